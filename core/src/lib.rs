@@ -1,0 +1,10 @@
+//! optidb-core: what the daemon and the language server agree on, with no I/O.
+//!
+//! - [`sql`]: split a file into statements with byte ranges, map client placeholders, normalize
+//!   and fingerprint with pg_query (the fingerprint is the query id everywhere).
+//! - [`model`]: the data contracts the daemon stores and serves (serde types).
+//!
+//! Architecture invariant: nothing here knows LSP, HTTP, sled or tokio.
+
+pub mod model;
+pub mod sql;

@@ -1,0 +1,10 @@
+//! optidb: the daemon and CLI library (collector, analysis, simulator, store, HTTP, sandbox).
+//!
+//! `main.rs` is thin: it parses arguments and calls into the modules here, so the
+//! end-to-end tests can use the same code (for example [`sandbox::Sandbox`]).
+
+pub mod bench;
+pub mod cli;
+pub mod demo;
+pub mod sandbox;
+pub mod seed;

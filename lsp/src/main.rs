@@ -1,0 +1,2 @@
+//! Entry point of the `optidb-lsp` binary.
+fn main() {}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what OptiDB's demo and tests need on Debian/Ubuntu, skipping what is already there:
+# a PostgreSQL server (with pg_stat_statements), hypopg for it, libclang for pg_query's build,
+# Chromium for the dashboard tests and Neovim for the editor tests.
+set -euo pipefail
+
+say() { printf 'optidb setup: %s\n' "$*" >&2; }
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=(); elif command -v sudo >/dev/null; then SUDO=(sudo); else
+  say "not root and no sudo: install the packages listed in scripts/setup.sh by hand"; exit 1; fi
+
+command -v cargo >/dev/null || { say "cargo not found: install Rust first (rustup)"; exit 1; }
+
+pg_major() {
+  # highest installed server major with initdb, or empty
+  local v
+  v=$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sed -E 's#.*/postgresql/([0-9]+)/bin/initdb#\1#' | sort -n | tail -1)
+  printf '%s' "$v"
+}
+
+missing=()
+need_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || missing+=("$1"); }
+
+updated=0
+apt_update() { if [ "$updated" -eq 0 ]; then "${SUDO[@]}" apt-get update -qq; updated=1; fi; }
+apt_install() {
+  [ "$#" -gt 0 ] || return 0
+  apt_update
+  say "installing: $*"
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# 1. PostgreSQL server (Debian's postgresql-NN ships pg_stat_statements and pg_trgm).
+major=$(pg_major)
+if [ -z "$major" ]; then
+  apt_install postgresql
+  major=$(pg_major)
+  [ -n "$major" ] || { say "no PostgreSQL server found after installing 'postgresql'"; exit 1; }
+fi
+
+# 2. The rest.
+need_pkg "postgresql-$major-hypopg"
+need_pkg libclang-dev
+need_pkg clang
+need_pkg pkg-config
+if [ "${OPTIDB_SETUP_BROWSER:-1}" = 1 ]; then need_pkg chromium; fi
+if [ "${OPTIDB_SETUP_EDITOR:-1}" = 1 ]; then need_pkg neovim; fi
+apt_install "${missing[@]}"
+
+# The demo and the tests start their own throwaway cluster; they never need the system service.
+say "ready: PostgreSQL $major with hypopg at /usr/lib/postgresql/$major/bin"
