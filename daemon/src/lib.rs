@@ -3,8 +3,13 @@
 //! `main.rs` is thin: it parses arguments and calls into the modules here, so the
 //! end-to-end tests can use the same code (for example [`sandbox::Sandbox`]).
 
+pub mod analyze;
 pub mod bench;
 pub mod cli;
+pub mod collect;
+pub mod daemon;
 pub mod demo;
+pub mod http;
 pub mod sandbox;
 pub mod seed;
+pub mod store;

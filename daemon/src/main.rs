@@ -14,8 +14,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Collect from a PostgreSQL database on an interval and serve the API.
+    Daemon(optidb::daemon::DaemonArgs),
     /// Print the query id (fingerprint), normalized text and byte range of each statement.
     Fingerprint(cli::fingerprint::FingerprintArgs),
+    /// Start a throwaway PostgreSQL with the seed workload so you can see OptiDB at work.
+    Demo(optidb::demo::DemoArgs),
+    /// Load the demo schema, data and workload into a database you name.
+    Seed(optidb::seed::SeedArgs),
     /// Measure OptiDB's own speed and print a table.
     Bench(optidb::bench::BenchArgs),
 }
@@ -25,6 +31,9 @@ fn main() -> ExitCode {
     let result = match args.command {
         Command::Fingerprint(a) => cli::fingerprint::run(&a),
         Command::Bench(a) => optidb::bench::run(&a),
+        Command::Demo(a) => block_on(optidb::demo::run(a)).map(|()| cli::exit::OK),
+        Command::Seed(a) => block_on(optidb::seed::run_cli(a)).map(|()| cli::exit::OK),
+        Command::Daemon(a) => block_on(optidb::daemon::run(a)).map(|()| cli::exit::OK),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -36,7 +45,6 @@ fn main() -> ExitCode {
     }
 }
 
-#[allow(dead_code)]
 fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(fut: F) -> anyhow::Result<()> {
     tokio::runtime::Runtime::new()?.block_on(fut)
 }

@@ -1,1 +1,183 @@
-//! End-to-end test crate: the tests live in tests/tests/*.rs and drive the real binaries.
+//! Support for the end-to-end tests: find the real binaries, run an `optidb daemon` process
+//! against a sandbox, and talk HTTP to it. No mocks: everything here drives the real thing.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Path of a workspace binary (`optidb`, `optidb-lsp`), built next to the test executable.
+/// `scripts/test` (cargo test --workspace --all-targets) builds them before the tests run.
+pub fn bin_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test>-<hash>  →  target/<profile>/<name>
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let p = dir.join(name);
+    assert!(
+        p.exists(),
+        "{} is not built: run the tests with scripts/test (or cargo build --workspace --bins first)",
+        p.display()
+    );
+    p
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running `optidb daemon`, killed (SIGKILL) when dropped.
+pub struct Daemon {
+    pub child: Child,
+    pub base: String,
+    pub store: PathBuf,
+    stderr_log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Daemon {
+    /// Starts `optidb daemon --db URL --store DIR --listen 127.0.0.1:<free> --interval 0` plus
+    /// `extra` arguments, and waits until `/health` answers.
+    pub fn start(db_url: &str, store: &std::path::Path, extra: &[&str]) -> Daemon {
+        let port = free_port();
+        let mut child = Command::new(bin_path("optidb"))
+            .arg("daemon")
+            .args([
+                "--db",
+                db_url,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--interval",
+                "0",
+            ])
+            .arg("--store")
+            .arg(store)
+            .args(extra)
+            .env_remove("OPTIDB_DB")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn optidb daemon");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        if let Some(err) = child.stderr.take() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    if let Ok(mut l) = log.lock() {
+                        l.push_str(&line);
+                        l.push('\n');
+                    }
+                }
+            });
+        }
+        let d = Daemon {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            store: store.to_path_buf(),
+            stderr_log: log,
+        };
+        d.wait_healthy(Duration::from_secs(30));
+        d
+    }
+
+    fn wait_healthy(&self, within: Duration) {
+        let t0 = Instant::now();
+        while t0.elapsed() < within {
+            if get(&format!("{}/health", self.base)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "daemon did not come up within {within:?}; stderr:\n{}",
+            self.stderr()
+        );
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr_log
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// SIGKILL, no cleanup: what a crash looks like.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait: a clean shutdown.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let t0 = Instant::now();
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st;
+            }
+            if t0.elapsed() > Duration::from_secs(20) {
+                let _ = self.child.kill();
+                panic!("daemon did not stop on SIGTERM; stderr:\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP answer: status and JSON body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into()
+}
+
+fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Answer, String> {
+    let mut r = r.map_err(|e| e.to_string())?;
+    let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().map_err(|e| e.to_string())?;
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    Ok(Answer { status, body })
+}
+
+pub fn get(url: &str) -> Result<Answer, String> {
+    answer(agent().get(url).call())
+}
+
+pub fn post_json(url: &str, body: &serde_json::Value) -> Result<Answer, String> {
+    answer(
+        agent()
+            .post(url)
+            .header("content-type", "application/json")
+            .send(body.to_string()),
+    )
+}
+
+pub fn post_empty(url: &str) -> Result<Answer, String> {
+    answer(agent().post(url).send_empty())
+}

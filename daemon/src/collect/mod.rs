@@ -1,0 +1,391 @@
+//! The collector: one scan reads pg_stat_statements, the catalogs and plans from the target and
+//! commits them to the store atomically. A target that is down, restarting or slow never breaks
+//! the daemon: the scan fails with a reason and a hint, the last complete scan stays served, and
+//! the next scan reconnects.
+
+pub mod error;
+pub mod plans;
+pub mod sampler;
+pub mod schema;
+pub mod session;
+pub mod statements;
+
+use crate::analyze::plan_facts::{plan_facts, plan_hash, TableSizes};
+use crate::store::{Retention, ScanWrite, Store, TargetId};
+use error::CollectError;
+use optidb_core::model::{
+    Metric, Millis, Plan, PlanError, PlanKind, Query, ScanSummary, SchemaSnapshot,
+};
+use sampler::Samples;
+use session::{Session, TargetConfig};
+use statements::{CounterState, TextClass};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What to collect and how patient to be.
+#[derive(Debug, Clone)]
+pub struct CollectorConfig {
+    pub target: TargetConfig,
+    /// Keep the N queries with the most total time.
+    pub top_n: usize,
+    /// Capture plans for the K queries with the most total time.
+    pub plans_k: usize,
+    /// Ignore queries whose mean time is below this.
+    pub min_mean_ms: f64,
+    /// Ignore queries called fewer times than this.
+    pub min_calls: i64,
+    /// statement_timeout for one EXPLAIN ANALYZE.
+    pub analyze_timeout: Duration,
+    /// Re-run EXPLAIN ANALYZE of a query's sample at most this often (unless its plan changed).
+    pub reanalyze_after: Duration,
+    /// The whole scan gives up after this long.
+    pub scan_timeout: Duration,
+    pub retention: Retention,
+}
+
+impl CollectorConfig {
+    pub fn new(target: TargetConfig) -> Self {
+        CollectorConfig {
+            target,
+            top_n: 100,
+            plans_k: 20,
+            min_mean_ms: 0.0,
+            min_calls: 1,
+            analyze_timeout: Duration::from_secs(2),
+            reanalyze_after: Duration::from_secs(3600),
+            scan_timeout: Duration::from_secs(120),
+            retention: Retention::default(),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}
+
+/// Owns the session to one target and what it remembers between scans.
+pub struct Collector {
+    cfg: CollectorConfig,
+    store: Store,
+    target_id: TargetId,
+    session: Option<Session>,
+    /// pg_stat_statements queryid → classification (texts are fetched once per queryid).
+    texts: HashMap<i64, TextClass>,
+    counters: Option<CounterState>,
+    samples: Arc<Samples>,
+    /// fingerprint → (when its sample was last analyzed, generic plan hash then)
+    analyzed: HashMap<String, (Millis, String)>,
+}
+
+impl Collector {
+    pub fn new(
+        cfg: CollectorConfig,
+        store: Store,
+        samples: Arc<Samples>,
+    ) -> Result<Self, CollectError> {
+        // Validate the address up front so a typo fails at start-up, not at the first scan.
+        let pg = cfg.target.pg_config()?;
+        let target_id = store
+            .register_target(&session::canonical_url(&pg))
+            .map_err(|e| CollectError::Store(e.to_string()))?;
+        Ok(Collector {
+            cfg,
+            store,
+            target_id,
+            session: None,
+            texts: HashMap::new(),
+            counters: None,
+            samples,
+            analyzed: HashMap::new(),
+        })
+    }
+
+    pub fn target_id(&self) -> &TargetId {
+        &self.target_id
+    }
+
+    pub fn config(&self) -> &CollectorConfig {
+        &self.cfg
+    }
+
+    /// Runs one scan and returns its summary (with `error` and `hint` set when it failed; the
+    /// failure is recorded in the store without touching the last complete scan).
+    pub async fn scan(&mut self) -> ScanSummary {
+        let started_at = now_ms();
+        let t0 = Instant::now();
+        let result =
+            match tokio::time::timeout(self.cfg.scan_timeout, self.scan_inner(started_at)).await {
+                Ok(r) => r,
+                Err(_) => Err(CollectError::Timeout(format!(
+                    "scanning (gave up after {:?})",
+                    self.cfg.scan_timeout
+                ))),
+            };
+        let duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        match result {
+            Ok((mut summary, write)) => {
+                summary.duration_ms = duration_ms;
+                let mut write = write;
+                write.summary = summary.clone();
+                let store = self.store.clone();
+                let target = self.target_id.clone();
+                let retention = self.cfg.retention.clone();
+                let committed = tokio::task::spawn_blocking(move || {
+                    store.commit_scan(&target, write, &retention)
+                })
+                .await;
+                match committed {
+                    Ok(Ok(())) => summary,
+                    Ok(Err(e)) => {
+                        self.failed(started_at, duration_ms, CollectError::Store(e.to_string()))
+                            .await
+                    }
+                    Err(e) => {
+                        self.failed(started_at, duration_ms, CollectError::Store(e.to_string()))
+                            .await
+                    }
+                }
+            }
+            Err(e) => self.failed(started_at, duration_ms, e).await,
+        }
+    }
+
+    async fn failed(
+        &mut self,
+        started_at: Millis,
+        duration_ms: f64,
+        e: CollectError,
+    ) -> ScanSummary {
+        if e.is_connection_problem() || matches!(e, CollectError::Db(_)) {
+            // A half-broken session is not worth keeping; the next scan reconnects.
+            self.session = None;
+        }
+        let summary = ScanSummary {
+            scan_id: started_at,
+            started_at,
+            duration_ms,
+            error: Some(e.to_string()),
+            hint: Some(e.hint()),
+            ..Default::default()
+        };
+        tracing::warn!(error = %e, hint = %e.hint(), "scan failed");
+        let store = self.store.clone();
+        let target = self.target_id.clone();
+        let s = summary.clone();
+        if let Ok(Err(err)) =
+            tokio::task::spawn_blocking(move || store.record_failed_scan(&target, s)).await
+        {
+            tracing::warn!("could not record the failed scan: {err}");
+        }
+        summary
+    }
+
+    async fn ensure_session(&mut self) -> Result<(), CollectError> {
+        let alive = self.session.as_ref().is_some_and(|s| !s.client.is_closed());
+        if !alive {
+            self.session = None;
+            let s = session::connect(&self.cfg.target).await?;
+            statements::check_pgss(&s.client).await?;
+            self.session = Some(s);
+        }
+        Ok(())
+    }
+
+    async fn scan_inner(&mut self, now: Millis) -> Result<(ScanSummary, ScanWrite), CollectError> {
+        self.ensure_session().await?;
+        if self.counters.is_none() {
+            let store = self.store.clone();
+            let target = self.target_id.clone();
+            let stored = tokio::task::spawn_blocking(move || store.counters(&target))
+                .await
+                .map_err(|e| CollectError::Store(e.to_string()))?
+                .map_err(|e| CollectError::Store(e.to_string()))?;
+            self.counters = stored.and_then(|v| serde_json::from_value(v).ok());
+        }
+        let session = self
+            .session
+            .as_ref()
+            .ok_or_else(|| CollectError::Unreachable("no session".into()))?;
+        let client = &session.client;
+        let version = session.server_version_num;
+
+        let read = statements::read(
+            client,
+            version,
+            &mut self.texts,
+            self.counters.as_ref(),
+            now,
+        )
+        .await?;
+        let schema = schema::read(client, now).await?;
+
+        // Filters, then top-N by cumulative total time.
+        let mut kept: Vec<_> = read
+            .queries
+            .into_iter()
+            .filter(|q| {
+                let mean = if q.cumulative.calls > 0 {
+                    q.cumulative.total_ms / q.cumulative.calls as f64
+                } else {
+                    0.0
+                };
+                q.cumulative.calls >= self.cfg.min_calls && mean >= self.cfg.min_mean_ms
+            })
+            .collect();
+        kept.sort_by(|a, b| {
+            b.cumulative
+                .total_ms
+                .total_cmp(&a.cumulative.total_ms)
+                .then(a.fingerprint.cmp(&b.fingerprint))
+        });
+        kept.truncate(self.cfg.top_n);
+
+        let mut queries = Vec::with_capacity(kept.len());
+        let mut metrics = Vec::with_capacity(kept.len());
+        for q in &kept {
+            let sample = self.samples.get(&q.fingerprint);
+            let (raw_sql, raw_has_values) = match sample {
+                Some(s) => (s, true),
+                None => (q.norm_sql.clone(), false),
+            };
+            queries.push(Query {
+                id: q.fingerprint.clone(),
+                fingerprint: q.fingerprint.clone(),
+                raw_sql,
+                raw_has_values,
+                norm_sql: q.norm_sql.clone(),
+                first_seen: now,
+                last_seen: now,
+                pgss_queryids: q.queryids.clone(),
+            });
+            let c = &q.cumulative;
+            metrics.push(Metric {
+                query_id: q.fingerprint.clone(),
+                captured_at: now,
+                calls: c.calls,
+                total_ms: c.total_ms,
+                mean_ms: if c.calls > 0 {
+                    c.total_ms / c.calls as f64
+                } else {
+                    0.0
+                },
+                rows: c.rows,
+                shared_blks_hit: c.shared_blks_hit,
+                shared_blks_read: c.shared_blks_read,
+                interval: q.interval.clone(),
+            });
+        }
+
+        let (plans, plan_errors) = self.capture_plans(&queries, &schema, now).await;
+
+        let summary = ScanSummary {
+            scan_id: now,
+            started_at: now,
+            duration_ms: 0.0,
+            statements_seen: read.entries_seen,
+            queries_stored: queries.len(),
+            plans_captured: plans.len(),
+            plan_errors: plan_errors.len(),
+            tables: schema.tables.len(),
+            indexes: schema.indexes.len(),
+            stats_reset: read.stats_reset,
+            error: None,
+            hint: None,
+        };
+        let counters =
+            serde_json::to_value(&read.state).map_err(|e| CollectError::Store(e.to_string()))?;
+        self.counters = Some(read.state);
+        let write = ScanWrite {
+            summary: summary.clone(),
+            queries,
+            metrics,
+            plans,
+            plan_errors,
+            schema,
+            counters,
+        };
+        Ok((summary, write))
+    }
+
+    /// Generic plans for the top-K queries, and EXPLAIN ANALYZE of real-value samples when the
+    /// last one is old or the plan changed. One query's failure is recorded and the rest go on;
+    /// a lost connection stops the scan.
+    async fn capture_plans(
+        &mut self,
+        queries: &[Query],
+        schema: &SchemaSnapshot,
+        now: Millis,
+    ) -> (Vec<Plan>, Vec<PlanError>) {
+        let Some(session) = self.session.as_ref() else {
+            return (Vec::new(), Vec::new());
+        };
+        let sizes = TableSizes::from_tables(&schema.tables);
+        let mut plans = Vec::new();
+        let mut errors = Vec::new();
+        for q in queries.iter().take(self.cfg.plans_k) {
+            if session.client.is_closed() {
+                break;
+            }
+            match plans::generic_plan(&session.client, session.server_version_num, &q.norm_sql)
+                .await
+            {
+                Ok(json) => {
+                    let hash = plan_hash(&json);
+                    let facts = plan_facts(&json, &sizes).unwrap_or_default();
+                    let due = match self.analyzed.get(&q.id) {
+                        None => true,
+                        Some((at, h)) => {
+                            *h != hash || now - at >= self.cfg.reanalyze_after.as_millis() as Millis
+                        }
+                    };
+                    plans.push(Plan {
+                        query_id: q.id.clone(),
+                        captured_at: now,
+                        kind: PlanKind::Generic,
+                        plan_hash: hash.clone(),
+                        plan_json: json,
+                        facts,
+                    });
+                    if due && q.raw_has_values && plans::analyzable_sample(&q.raw_sql) {
+                        match plans::analyzed_plan(
+                            &session.client,
+                            &q.raw_sql,
+                            self.cfg.analyze_timeout,
+                        )
+                        .await
+                        {
+                            Ok(json) => {
+                                let facts = plan_facts(&json, &sizes).unwrap_or_default();
+                                plans.push(Plan {
+                                    query_id: q.id.clone(),
+                                    captured_at: now,
+                                    kind: PlanKind::Analyzed,
+                                    plan_hash: plan_hash(&json),
+                                    plan_json: json,
+                                    facts,
+                                });
+                                self.analyzed.insert(q.id.clone(), (now, hash));
+                            }
+                            Err(e) => errors.push(PlanError {
+                                query_id: q.id.clone(),
+                                captured_at: now,
+                                error: format!("EXPLAIN ANALYZE of a sample: {e}"),
+                            }),
+                        }
+                    }
+                }
+                Err(e) => errors.push(PlanError {
+                    query_id: q.id.clone(),
+                    captured_at: now,
+                    error: e.to_string(),
+                }),
+            }
+        }
+        (plans, errors)
+    }
+}

@@ -1,0 +1,14 @@
+-- Cumulative counters of every top-level pg_stat_statements entry of the current database,
+-- without the query texts (those are fetched only for entries not seen before).
+SELECT /* optidb */
+       s.userid::int8            AS userid,
+       s.queryid                 AS queryid,
+       s.calls                   AS calls,
+       s.total_exec_time         AS total_ms,
+       s.rows                    AS rows,
+       s.shared_blks_hit         AS shared_blks_hit,
+       s.shared_blks_read        AS shared_blks_read
+  FROM pg_stat_statements(false) s
+ WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND s.queryid IS NOT NULL
+   AND s.toplevel

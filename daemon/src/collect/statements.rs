@@ -1,0 +1,348 @@
+//! Reads pg_stat_statements: cumulative counters of every entry, texts only for entries not
+//! seen before, merged by fingerprint, with interval figures from per-entry deltas so resets
+//! and evictions never produce negative or doubled numbers.
+
+use super::error::CollectError;
+use super::session::MARKER;
+use optidb_core::model::{MetricDelta, Millis};
+use optidb_core::sql;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use tokio_postgres::Client;
+
+const COUNTERS_SQL: &str = include_str!("queries/pgss_counters.sql");
+const TEXTS_SQL: &str = include_str!("queries/pgss_texts.sql");
+const INFO_SQL: &str = include_str!("queries/pgss_info.sql");
+const CHECK_SQL: &str = include_str!("queries/pgss_check.sql");
+
+/// Cumulative counters of one pg_stat_statements entry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counters {
+    pub calls: i64,
+    pub total_ms: f64,
+    pub rows: i64,
+    pub shared_blks_hit: i64,
+    pub shared_blks_read: i64,
+}
+
+impl Counters {
+    fn add(&mut self, o: &Counters) {
+        self.calls += o.calls;
+        self.total_ms += o.total_ms;
+        self.rows += o.rows;
+        self.shared_blks_hit += o.shared_blks_hit;
+        self.shared_blks_read += o.shared_blks_read;
+    }
+}
+
+/// A pg_stat_statements entry key: (userid, queryid).
+pub type EntryKey = (i64, i64);
+
+/// What the collector remembers between scans (stored with each scan, so a restarted daemon
+/// still computes deltas).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CounterState {
+    pub captured_at: Millis,
+    pub stats_reset: Option<Millis>,
+    /// Serialized as a list: JSON object keys must be strings.
+    pub entries: Vec<(EntryKey, Counters)>,
+}
+
+/// How a queryid's text was classified.
+#[derive(Debug, Clone)]
+pub enum TextClass {
+    /// An application statement: its fingerprint and normalized text.
+    Query {
+        fingerprint: String,
+        norm_sql: String,
+    },
+    /// OptiDB's own, a utility or transaction-control statement, or text that does not parse.
+    Skip,
+}
+
+/// One fingerprint's figures in this scan.
+#[derive(Debug, Clone)]
+pub struct QueryFigures {
+    pub fingerprint: String,
+    pub norm_sql: String,
+    pub queryids: Vec<i64>,
+    pub cumulative: Counters,
+    pub interval: Option<MetricDelta>,
+}
+
+/// The result of reading pg_stat_statements.
+pub struct StatementsRead {
+    pub entries_seen: usize,
+    pub queries: Vec<QueryFigures>,
+    pub state: CounterState,
+    pub stats_reset: bool,
+}
+
+/// Fails with a clear error when pg_stat_statements is missing or not loaded.
+pub async fn check_pgss(client: &Client) -> Result<(), CollectError> {
+    let rows = client
+        .query(CHECK_SQL, &[])
+        .await
+        .map_err(CollectError::from_pg)?;
+    if rows.is_empty() {
+        return Err(CollectError::NoPgss);
+    }
+    Ok(())
+}
+
+/// Classifies a pg_stat_statements text.
+pub fn classify(text: &str) -> TextClass {
+    if text.contains(MARKER) || text == "<insufficient privilege>" {
+        return TextClass::Skip;
+    }
+    let mapped = sql::map_placeholders(text);
+    let Ok(parsed) = pg_query::parse(&mapped.text, 0) else {
+        return TextClass::Skip;
+    };
+    let dml = parsed.protobuf.stmts.len() == 1
+        && parsed.protobuf.stmts[0]
+            .stmt
+            .as_ref()
+            .and_then(|n| n.node.as_ref())
+            .is_some_and(|n| {
+                use pg_query::NodeEnum::*;
+                matches!(
+                    n,
+                    SelectStmt(_) | InsertStmt(_) | UpdateStmt(_) | DeleteStmt(_) | MergeStmt(_)
+                )
+            });
+    if !dml {
+        return TextClass::Skip;
+    }
+    match sql::fingerprint::fingerprint_mapped(&mapped) {
+        Ok(f) => TextClass::Query {
+            fingerprint: f.fingerprint,
+            norm_sql: f.norm_sql,
+        },
+        Err(_) => TextClass::Skip,
+    }
+}
+
+/// Reads counters, fetches unknown texts into `texts`, and merges by fingerprint.
+pub async fn read(
+    client: &Client,
+    server_version_num: u32,
+    texts: &mut HashMap<i64, TextClass>,
+    prev: Option<&CounterState>,
+    now: Millis,
+) -> Result<StatementsRead, CollectError> {
+    let rows = client
+        .query(COUNTERS_SQL, &[])
+        .await
+        .map_err(CollectError::from_pg)?;
+    let mut current: Vec<(EntryKey, Counters)> = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let key = (r.get::<_, i64>("userid"), r.get::<_, i64>("queryid"));
+        current.push((
+            key,
+            Counters {
+                calls: r.get("calls"),
+                total_ms: r.get("total_ms"),
+                rows: r.get("rows"),
+                shared_blks_hit: r.get("shared_blks_hit"),
+                shared_blks_read: r.get("shared_blks_read"),
+            },
+        ));
+    }
+
+    let unknown: Vec<i64> = {
+        let mut v: Vec<i64> = current
+            .iter()
+            .map(|(k, _)| k.1)
+            .filter(|q| !texts.contains_key(q))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    if !unknown.is_empty() {
+        let rows = client
+            .query(TEXTS_SQL, &[&unknown])
+            .await
+            .map_err(CollectError::from_pg)?;
+        for r in rows {
+            let qid: i64 = r.get(0);
+            let text: Option<String> = r.get(1);
+            let class = text.as_deref().map(classify).unwrap_or(TextClass::Skip);
+            texts.insert(qid, class);
+        }
+    }
+
+    let stats_reset_at = if server_version_num >= 140000 {
+        client
+            .query_opt(INFO_SQL, &[])
+            .await
+            .map_err(CollectError::from_pg)?
+            .and_then(|r| r.get::<_, Option<i64>>(0))
+    } else {
+        None
+    };
+    let global_reset = match (prev, stats_reset_at) {
+        (Some(p), Some(now_reset)) => p.stats_reset.is_some_and(|r| r != now_reset),
+        _ => false,
+    };
+
+    let prev_map: HashMap<EntryKey, Counters> = prev
+        .map(|p| p.entries.iter().copied().collect())
+        .unwrap_or_default();
+    let have_prev = prev.is_some();
+
+    // Group by fingerprint (BTreeMap: deterministic order).
+    struct Acc {
+        norm_sql: String,
+        queryids: Vec<i64>,
+        cumulative: Counters,
+        delta: Counters,
+        reset: bool,
+    }
+    let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
+    for (key, c) in &current {
+        let Some(TextClass::Query {
+            fingerprint,
+            norm_sql,
+        }) = texts.get(&key.1)
+        else {
+            continue;
+        };
+        let acc = groups.entry(fingerprint.clone()).or_insert_with(|| Acc {
+            norm_sql: norm_sql.clone(),
+            queryids: Vec::new(),
+            cumulative: Counters::default(),
+            delta: Counters::default(),
+            reset: false,
+        });
+        if !acc.queryids.contains(&key.1) {
+            acc.queryids.push(key.1);
+        }
+        acc.cumulative.add(c);
+        let (d, reset) = entry_delta(prev_map.get(key), c, global_reset);
+        acc.delta.add(&d);
+        acc.reset |= reset;
+    }
+
+    let since = prev.map(|p| p.captured_at).unwrap_or(now);
+    let queries = groups
+        .into_iter()
+        .map(|(fingerprint, a)| QueryFigures {
+            fingerprint,
+            norm_sql: a.norm_sql,
+            queryids: a.queryids,
+            cumulative: a.cumulative,
+            interval: have_prev.then(|| MetricDelta {
+                since,
+                calls: a.delta.calls,
+                total_ms: a.delta.total_ms,
+                mean_ms: if a.delta.calls > 0 {
+                    a.delta.total_ms / a.delta.calls as f64
+                } else {
+                    0.0
+                },
+                rows: a.delta.rows,
+                reset_detected: a.reset || global_reset,
+            }),
+        })
+        .collect();
+
+    Ok(StatementsRead {
+        entries_seen: current.len(),
+        queries,
+        state: CounterState {
+            captured_at: now,
+            stats_reset: stats_reset_at,
+            entries: current,
+        },
+        stats_reset: global_reset,
+    })
+}
+
+/// The interval figures of one entry. An entry whose counters went backwards (a reset, or an
+/// eviction followed by a return) counts from zero; an entry not seen before counts whole.
+pub fn entry_delta(
+    prev: Option<&Counters>,
+    cur: &Counters,
+    global_reset: bool,
+) -> (Counters, bool) {
+    match prev {
+        Some(p) if !global_reset && cur.calls >= p.calls && cur.total_ms + 1e-9 >= p.total_ms => (
+            Counters {
+                calls: cur.calls - p.calls,
+                total_ms: (cur.total_ms - p.total_ms).max(0.0),
+                rows: (cur.rows - p.rows).max(0),
+                shared_blks_hit: (cur.shared_blks_hit - p.shared_blks_hit).max(0),
+                shared_blks_read: (cur.shared_blks_read - p.shared_blks_read).max(0),
+            },
+            false,
+        ),
+        Some(_) => (*cur, true),
+        None => (*cur, false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(calls: i64, total: f64) -> Counters {
+        Counters {
+            calls,
+            total_ms: total,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn deltas() {
+        assert_eq!(
+            entry_delta(Some(&c(10, 100.0)), &c(15, 160.0), false),
+            (c(5, 60.0), false)
+        );
+        // reset or eviction + return: counts from zero
+        assert_eq!(
+            entry_delta(Some(&c(10, 100.0)), &c(3, 30.0), false),
+            (c(3, 30.0), true)
+        );
+        // global reset
+        assert_eq!(
+            entry_delta(Some(&c(10, 100.0)), &c(12, 130.0), true),
+            (c(12, 130.0), true)
+        );
+        // new entry
+        assert_eq!(entry_delta(None, &c(4, 8.0), false), (c(4, 8.0), false));
+    }
+
+    #[test]
+    fn classification() {
+        assert!(matches!(
+            classify("SELECT * FROM t WHERE id = $1"),
+            TextClass::Query { .. }
+        ));
+        assert!(matches!(
+            classify("UPDATE t SET a = $1 WHERE id = $2"),
+            TextClass::Query { .. }
+        ));
+        for skip in [
+            "BEGIN",
+            "COMMIT",
+            "SET statement_timeout = 0",
+            "CREATE INDEX i ON t (a)",
+            "SELECT /* optidb */ 1",
+            "<insufficient privilege>",
+            "SELEC nonsense",
+            "VACUUM t",
+        ] {
+            assert!(matches!(classify(skip), TextClass::Skip), "{skip}");
+        }
+    }
+
+    #[test]
+    fn every_query_we_send_is_marked() {
+        for sql in [COUNTERS_SQL, TEXTS_SQL, INFO_SQL, CHECK_SQL] {
+            assert!(sql.contains(MARKER), "{sql}");
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! `optidb daemon`: scans the target on an interval and on demand, samples real-value
+//! statements, and serves the HTTP API until Ctrl-C or SIGTERM.
+
+use crate::collect::sampler::{self, Samples};
+use crate::collect::session::TargetConfig;
+use crate::collect::{now_ms, Collector, CollectorConfig};
+use crate::store::{Retention, Store};
+use optidb_core::model::{Millis, ScanSummary};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, RwLock};
+
+/// Run the OptiDB daemon: collect from a PostgreSQL database and serve the API.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DaemonArgs {
+    /// Target database (postgres://user@host:port/db or key=value). Empty: libpq's PGHOST,
+    /// PGPORT, PGUSER, PGDATABASE and PGPASSWORD.
+    #[arg(long, env = "OPTIDB_DB", default_value = "", hide_env_values = true)]
+    pub db: String,
+    /// Address to serve the API on.
+    #[arg(long, env = "OPTIDB_LISTEN", default_value = "127.0.0.1:7070")]
+    pub listen: SocketAddr,
+    /// Directory of the embedded store (default: $XDG_DATA_HOME/optidb or ~/.local/share/optidb).
+    #[arg(long, env = "OPTIDB_STORE")]
+    pub store: Option<PathBuf>,
+    /// Seconds between scans (0: only on POST /scan).
+    #[arg(long, env = "OPTIDB_INTERVAL", default_value_t = 60)]
+    pub interval: u64,
+    /// Keep the N statements with the most total time.
+    #[arg(long, env = "OPTIDB_TOP_N", default_value_t = 100)]
+    pub top_n: usize,
+    /// Capture plans for the K statements with the most total time.
+    #[arg(long, env = "OPTIDB_PLANS", default_value_t = 20)]
+    pub plans: usize,
+    /// Ignore statements whose mean time is below this many milliseconds.
+    #[arg(long, env = "OPTIDB_MIN_MEAN_MS", default_value_t = 0.0)]
+    pub min_mean_ms: f64,
+    /// Ignore statements called fewer times than this.
+    #[arg(long, env = "OPTIDB_MIN_CALLS", default_value_t = 1)]
+    pub min_calls: i64,
+    /// Milliseconds between pg_stat_activity samples for real-value statements (0: off).
+    #[arg(long, env = "OPTIDB_SAMPLE_INTERVAL_MS", default_value_t = 1000)]
+    pub sample_interval_ms: u64,
+    /// statement_timeout for every statement OptiDB sends, in milliseconds.
+    #[arg(long, env = "OPTIDB_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
+    pub statement_timeout_ms: u64,
+    /// Keep history for this many days.
+    #[arg(long, env = "OPTIDB_RETENTION_DAYS", default_value_t = 7)]
+    pub retention_days: u64,
+}
+
+/// Where the store lives when `--store` is not given.
+pub fn default_store_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("optidb");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(h).join(".local/share/optidb");
+    }
+    PathBuf::from(".optidb")
+}
+
+/// What `GET /health` answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    /// `ok`, `degraded` (the last scan failed; serving the last complete one) or `starting`.
+    pub status: &'static str,
+    pub version: &'static str,
+    /// The target, without its password.
+    pub target: String,
+    pub database_reachable: Option<bool>,
+    pub last_error: Option<String>,
+    pub hint: Option<String>,
+    pub last_scan: Option<ScanSummary>,
+    pub last_success_at: Option<Millis>,
+    pub scans_ok: u64,
+    pub scans_failed: u64,
+    pub real_value_samples: usize,
+    pub started_at: Millis,
+}
+
+/// Shared state of the running daemon.
+pub struct AppState {
+    pub store: Store,
+    pub target_id: crate::store::TargetId,
+    collector: Mutex<Collector>,
+    health: RwLock<Health>,
+    pub samples: Arc<Samples>,
+}
+
+impl AppState {
+    pub fn new(collector: Collector, store: Store, samples: Arc<Samples>) -> Self {
+        let target = collector.config().target.display();
+        AppState {
+            store,
+            target_id: collector.target_id().clone(),
+            collector: Mutex::new(collector),
+            health: RwLock::new(Health {
+                status: "starting",
+                version: env!("CARGO_PKG_VERSION"),
+                target,
+                database_reachable: None,
+                last_error: None,
+                hint: None,
+                last_scan: None,
+                last_success_at: None,
+                scans_ok: 0,
+                scans_failed: 0,
+                real_value_samples: 0,
+                started_at: now_ms(),
+            }),
+            samples,
+        }
+    }
+
+    /// Runs a scan now (waiting for one already running) and records the outcome for /health.
+    pub async fn scan_now(&self) -> ScanSummary {
+        let summary = {
+            let mut c = self.collector.lock().await;
+            c.scan().await
+        };
+        let mut h = self.health.write().await;
+        match &summary.error {
+            None => {
+                h.status = "ok";
+                h.database_reachable = Some(true);
+                h.last_error = None;
+                h.hint = None;
+                h.last_success_at = Some(summary.started_at);
+                h.scans_ok += 1;
+            }
+            Some(e) => {
+                h.status = "degraded";
+                h.database_reachable = Some(!is_unreachable(e));
+                h.last_error = Some(e.clone());
+                h.hint = summary.hint.clone();
+                h.scans_failed += 1;
+            }
+        }
+        h.last_scan = Some(summary.clone());
+        summary
+    }
+
+    pub async fn health(&self) -> Health {
+        let mut h = self.health.read().await.clone();
+        h.real_value_samples = self.samples.len();
+        h
+    }
+}
+
+fn is_unreachable(err: &str) -> bool {
+    err.starts_with("cannot reach") || err.starts_with("the database did not answer")
+}
+
+/// Starts everything and serves until Ctrl-C or SIGTERM.
+pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
+    let running = start(args).await?;
+    eprintln!(
+        "optidb: serving http://{} for {} (store {})",
+        running.addr,
+        running.target,
+        running.store_dir.display()
+    );
+    shutdown_signal().await;
+    running.stop().await;
+    eprintln!("optidb: stopped");
+    Ok(())
+}
+
+impl DaemonArgs {
+    /// The settings of `optidb daemon` with these arguments and the defaults for the rest
+    /// (one place for the defaults: clap's).
+    pub fn from_args<I: IntoIterator<Item = String>>(args: I) -> Result<Self, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: DaemonArgs,
+        }
+        use clap::Parser;
+        Wrapper::try_parse_from(std::iter::once("optidb-daemon".to_string()).chain(args))
+            .map(|w| w.args)
+    }
+}
+
+/// A daemon running inside this process (the `optidb daemon` command, the demo, tests).
+pub struct Running {
+    pub state: Arc<AppState>,
+    pub addr: SocketAddr,
+    pub target: String,
+    pub store_dir: PathBuf,
+    tasks: tokio::task::JoinSet<()>,
+    stop_tx: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops the server (gracefully), the scan loop and the sampler.
+    pub async fn stop(mut self) {
+        let _ = self.stop_tx.send(());
+        match self.server.await {
+            Ok(Err(e)) => tracing::warn!("server stopped with an error: {e}"),
+            Err(e) => tracing::warn!("server task failed: {e}"),
+            Ok(Ok(())) => {}
+        }
+        self.tasks.shutdown().await;
+    }
+}
+
+/// Opens the store, starts the sampler and the scan loop, and serves the API.
+pub async fn start(args: DaemonArgs) -> anyhow::Result<Running> {
+    let store_dir = args.store.clone().unwrap_or_else(default_store_dir);
+    std::fs::create_dir_all(&store_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create the store directory {}: {e}",
+            store_dir.display()
+        )
+    })?;
+    let store = Store::open(&store_dir)?;
+    let mut target = TargetConfig::new(args.db.clone());
+    target.statement_timeout = Duration::from_millis(args.statement_timeout_ms.max(1));
+    let mut cfg = CollectorConfig::new(target.clone());
+    cfg.top_n = args.top_n.max(1);
+    cfg.plans_k = args.plans;
+    cfg.min_mean_ms = args.min_mean_ms;
+    cfg.min_calls = args.min_calls;
+    cfg.retention = Retention {
+        max_age_ms: (args.retention_days.max(1) * 86_400_000) as i64,
+        ..Retention::default()
+    };
+    let samples = Arc::new(Samples::default());
+    let collector = Collector::new(cfg, store.clone(), samples.clone())?;
+    let state = Arc::new(AppState::new(collector, store, samples.clone()));
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {}: {e} (is another optidb running? pass --listen)",
+                args.listen
+            )
+        })?;
+    let addr = listener.local_addr()?;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    if args.sample_interval_ms > 0 {
+        tasks.spawn(sampler::run(
+            target.clone(),
+            samples,
+            Duration::from_millis(args.sample_interval_ms),
+        ));
+    }
+    if args.interval > 0 {
+        tasks.spawn(scan_loop(state.clone(), Duration::from_secs(args.interval)));
+    }
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, state.clone(), async move {
+        let _ = stop_rx.await;
+    }));
+    Ok(Running {
+        state,
+        addr,
+        target: target.display(),
+        store_dir,
+        tasks,
+        stop_tx,
+        server,
+    })
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(listener, crate::http::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Scans every `interval`; after a failure, retries sooner with exponential backoff (1 s, 2 s,
+/// 4 s … up to `interval`).
+async fn scan_loop(state: Arc<AppState>, interval: Duration) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let summary = state.scan_now().await;
+        let wait = if summary.error.is_some() {
+            let w = backoff.min(interval);
+            backoff = (backoff * 2).min(interval);
+            w
+        } else {
+            backoff = Duration::from_secs(1);
+            interval
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,69 @@
+//! The one error type of the HTTP API: every failure is `{"error", "why", "hint"}` with a
+//! 4xx/5xx status, and never leaks internals (no passwords, no stack traces).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: StatusCode,
+    /// Short, stable: what went wrong.
+    pub error: String,
+    /// Why, in a sentence.
+    pub why: String,
+    /// What to do about it.
+    pub hint: String,
+    /// Extra machine-readable context (for example the failed scan's summary).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        error: &str,
+        why: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        ApiError {
+            status,
+            error: error.to_string(),
+            why: why.into(),
+            hint: hint.into(),
+            detail: None,
+        }
+    }
+
+    pub fn not_found(what: &str, id: &str, hint: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            &format!("unknown {what}"),
+            format!("no {what} with id {id:?}"),
+            hint,
+        )
+    }
+
+    pub fn internal(why: impl std::fmt::Display) -> Self {
+        tracing::error!("internal error: {why}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error",
+            "OptiDB hit an unexpected problem; the daemon log has the details",
+            "retry; if it persists, report it with the daemon log",
+        )
+    }
+
+    pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self)).into_response()
+    }
+}
