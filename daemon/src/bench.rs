@@ -24,6 +24,22 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 1.0)]
         seconds: f64,
     },
+    /// Scan time and memory with 100, 1,000 and 5,000 distinct statements in
+    /// pg_stat_statements (a throwaway sandbox PostgreSQL; the collector runs in this process).
+    Scan {
+        /// Distinct statement counts to measure.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![100, 1000, 5000])]
+        sizes: Vec<usize>,
+        /// Plans captured per scan (the daemon's --plans).
+        #[arg(long, default_value_t = 20)]
+        plans: usize,
+        /// Warm scans per size (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        warm_runs: usize,
+        /// Queries kept per scan (the daemon's --top-n).
+        #[arg(long, default_value_t = 100)]
+        top_n: usize,
+    },
 }
 
 /// One measured row.
@@ -57,7 +73,163 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
             }
             Ok(crate::cli::exit::OK)
         }
+        BenchWhat::Scan {
+            sizes,
+            plans,
+            warm_runs,
+            top_n,
+        } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            let rows = rt.block_on(bench_scan(
+                sizes,
+                *plans,
+                (*warm_runs).max(1),
+                (*top_n).max(1),
+            ))?;
+            if args.json {
+                crate::cli::print_line(&serde_json::to_string_pretty(&rows)?)?;
+            } else {
+                crate::cli::print_line(&format!(
+                    "{:>10} {:>8} {:>8} {:>7} {:>12} {:>12} {:>10}",
+                    "statements",
+                    "queries",
+                    "stored",
+                    "plans",
+                    "cold scan ms",
+                    "warm scan ms",
+                    "RSS MB"
+                ))?;
+                for r in &rows {
+                    crate::cli::print_line(&format!(
+                        "{:>10} {:>8} {:>8} {:>7} {:>12.1} {:>12.1} {:>10.1}",
+                        r.statements,
+                        r.queries_seen,
+                        r.queries_stored,
+                        r.plans,
+                        r.cold_ms,
+                        r.warm_ms,
+                        r.rss_mb
+                    ))?;
+                }
+            }
+            Ok(crate::cli::exit::OK)
+        }
     }
+}
+
+/// One row of `optidb bench scan`.
+#[derive(Debug, serde::Serialize)]
+pub struct ScanRow {
+    pub statements: usize,
+    pub queries_seen: usize,
+    pub queries_stored: usize,
+    pub plans: usize,
+    pub cold_ms: f64,
+    /// Median of the warm scans.
+    pub warm_ms: f64,
+    /// Resident memory of this process (collector + store + client) after the scans.
+    pub rss_mb: f64,
+}
+
+/// Columns of the `bench_t` table: `c0` … `c12` (8,191 non-empty subsets).
+pub const BENCH_COLUMNS: usize = 13;
+
+/// SQL that creates `bench_t` with [`BENCH_COLUMNS`] integer columns and `rows` rows.
+pub fn bench_table_sql(rows: usize) -> String {
+    let cols: Vec<String> = (0..BENCH_COLUMNS).map(|c| format!("c{c} int")).collect();
+    let vals: Vec<String> = (0..BENCH_COLUMNS).map(|c| format!("g + {c}")).collect();
+    format!(
+        "CREATE TABLE bench_t (id int PRIMARY KEY, {}); INSERT INTO bench_t SELECT g, {} FROM generate_series(1, {rows}) g; ANALYZE bench_t;",
+        cols.join(", "),
+        vals.join(", ")
+    )
+}
+
+/// `n` (at most 8,191) statements with distinct fingerprints: statement `i` selects the
+/// subset of `bench_t`'s columns spelled by `i + 1` in binary. (pg_query's fingerprint treats a
+/// select list as a set, so only distinct column sets give distinct queries.)
+pub fn distinct_statements(n: usize) -> Vec<String> {
+    (1..=n.min((1 << BENCH_COLUMNS) - 1))
+        .map(|i| {
+            let cols: Vec<String> = (0..BENCH_COLUMNS)
+                .filter(|b| (i >> b) & 1 == 1)
+                .map(|b| format!("c{b}"))
+                .collect();
+            format!("SELECT {} FROM bench_t WHERE id = {i}", cols.join(", "))
+        })
+        .collect()
+}
+
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+async fn bench_scan(
+    sizes: &[usize],
+    plans: usize,
+    warm_runs: usize,
+    top_n: usize,
+) -> anyhow::Result<Vec<ScanRow>> {
+    use crate::collect::{sampler::Samples, session::TargetConfig, Collector, CollectorConfig};
+    use crate::sandbox::{Sandbox, SandboxOptions};
+    let sandbox = Sandbox::start_async(SandboxOptions::default()).await?;
+    let url = sandbox.url();
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    client.batch_execute(&bench_table_sql(10_000)).await?;
+    let mut rows = Vec::new();
+    for &n in sizes {
+        client
+            .batch_execute("SELECT pg_stat_statements_reset()")
+            .await?;
+        for chunk in distinct_statements(n).chunks(500) {
+            // one simple-protocol message per statement keeps them separate entries
+            for st in chunk {
+                client.simple_query(st).await?;
+            }
+        }
+        let dir = tempfile::tempdir()?;
+        let store = crate::store::Store::open(dir.path())?;
+        let mut cfg = CollectorConfig::new(TargetConfig::new(url.clone()));
+        cfg.top_n = top_n;
+        cfg.plans_k = plans;
+        let mut collector = Collector::new(cfg, store, std::sync::Arc::new(Samples::default()))?;
+        let cold = collector.scan().await;
+        if let Some(e) = cold.error {
+            anyhow::bail!("scan failed: {e}");
+        }
+        let mut warm = Vec::with_capacity(warm_runs);
+        let mut last = cold.clone();
+        for _ in 0..warm_runs {
+            last = collector.scan().await;
+            if let Some(e) = &last.error {
+                anyhow::bail!("scan failed: {e}");
+            }
+            warm.push(last.duration_ms);
+        }
+        warm.sort_by(f64::total_cmp);
+        rows.push(ScanRow {
+            statements: n,
+            queries_seen: last.statements_seen,
+            queries_stored: last.queries_stored,
+            plans: last.plans_captured,
+            cold_ms: cold.duration_ms,
+            warm_ms: warm[warm.len() / 2],
+            rss_mb: rss_mb(),
+        });
+    }
+    drop(client);
+    tokio::task::spawn_blocking(move || sandbox.stop()).await??;
+    Ok(rows)
 }
 
 /// A corpus of realistic application statements with varied literals and placeholder styles.
@@ -150,6 +322,17 @@ pub fn bench_fingerprint(n: usize, min: Duration) -> anyhow::Result<Vec<Row>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn distinct_statements_are_distinct_queries() {
+        let mut ids: Vec<String> = super::distinct_statements(300)
+            .iter()
+            .map(|s| optidb_core::sql::fingerprint_only(s).unwrap())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 300);
+    }
+
     #[test]
     fn corpus_parses() {
         for s in super::corpus(64) {

@@ -167,9 +167,10 @@ impl<'a> PlanNode<'a> {
         }
     }
 
-    /// A `Seq Scan`, parallel or not.
+    /// A `Seq Scan`, parallel or not (PostgreSQL says `Seq Scan` with `Parallel Aware`; a
+    /// `Parallel Seq Scan` node type, as some tools write it, is accepted too).
     pub fn is_seq_scan(&self) -> bool {
-        self.node_type() == "Seq Scan"
+        matches!(self.node_type(), "Seq Scan" | "Parallel Seq Scan")
     }
 
     pub fn relation_name(&self) -> Option<&'a str> {

@@ -140,6 +140,9 @@ struct TargetRecord {
     label: String,
 }
 
+/// sled's page cache (its default is 1 GiB): history reads are rare, the latest scan is small.
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 /// The meta store. See the module documentation for guarantees, keys and threading.
 #[derive(Clone)]
 pub struct Store {
@@ -165,14 +168,11 @@ impl Store {
             source,
         };
         std::fs::create_dir_all(dir).map_err(|e| open_err(sled::Error::Io(e)))?;
-        let db = sled::Config::new().path(dir).open().map_err(|e| match &e {
-            // sled 0.34 reports a held lock as an Io error with this text (config.rs try_lock).
-            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                StoreError::Locked {
-                    dir: dir.to_path_buf(),
-                }
-            }
-            _ => open_err(e),
+        let db = open_sled(dir).map_err(|e| match e {
+            Opened::Locked => StoreError::Locked {
+                dir: dir.to_path_buf(),
+            },
+            Opened::Failed(e) => open_err(e),
         })?;
         match db.get(keys::FORMAT).map_err(open_err)? {
             Some(v) => {
@@ -629,6 +629,38 @@ impl Store {
         }
         out.reverse();
         Ok(out)
+    }
+}
+
+enum Opened {
+    Locked,
+    Failed(sled::Error),
+}
+
+/// How long [`Store::open`] waits for a lock held in this same process to go away.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opens sled, telling a held lock apart. A `Db` dropped in this process releases its file
+/// (and lock) only when sled's epoch-based reclamation gets to it, which may be a moment
+/// later when other threads use sled; so a held lock is retried for [`LOCK_WAIT`].
+fn open_sled(dir: &Path) -> Result<sled::Db, Opened> {
+    let start = std::time::Instant::now();
+    loop {
+        match sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+        {
+            Ok(db) => return Ok(db),
+            // sled 0.34 reports a held lock as an Io error with this text (config.rs try_lock).
+            Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
+                if start.elapsed() >= LOCK_WAIT {
+                    return Err(Opened::Locked);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            Err(e) => return Err(Opened::Failed(e)),
+        }
     }
 }
 

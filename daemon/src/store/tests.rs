@@ -127,6 +127,15 @@ fn failed(at: i64) -> ScanSummary {
 
 // ---- open, format, lock ----
 
+/// sled itself, on a directory a dropped [`Store`] may still hold for a moment.
+fn raw_sled(dir: &Path) -> sled::Db {
+    match open_sled(dir) {
+        Ok(db) => db,
+        Err(Opened::Locked) => panic!("the store directory stayed locked"),
+        Err(Opened::Failed(e)) => panic!("{e}"),
+    }
+}
+
 #[test]
 fn open_creates_and_reopens() {
     let dir = tempfile::tempdir().unwrap();
@@ -153,7 +162,7 @@ fn format_version_mismatch_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     drop(Store::open(dir.path()).unwrap());
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = raw_sled(dir.path());
         db.insert(keys::FORMAT, b"2".to_vec()).unwrap();
         db.flush().unwrap();
     }
@@ -176,7 +185,7 @@ fn format_version_mismatch_is_a_clear_error() {
 fn a_foreign_sled_database_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = raw_sled(dir.path());
         db.insert("something", "else").unwrap();
         db.flush().unwrap();
     }
@@ -188,7 +197,7 @@ fn a_foreign_sled_database_is_refused() {
 fn a_corrupt_format_marker_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = raw_sled(dir.path());
         db.insert(keys::FORMAT, b"{nope".to_vec()).unwrap();
         db.flush().unwrap();
     }
@@ -386,6 +395,7 @@ fn commit_then_read_every_kind() {
         error: "could not determine data type of parameter $1".into(),
     });
     w.plans.push(plan("a", T0, PlanKind::Analyzed));
+    w.plans.push(plan("a", T0, PlanKind::Generic));
     s.commit_scan(&t, w.clone(), &r).unwrap();
 
     assert_eq!(s.latest_scan(&t).unwrap(), Some(w.summary.clone()));
@@ -806,6 +816,12 @@ fn targets_do_not_see_each_other() {
 // ---- threads ----
 
 #[test]
+fn store_is_clone_send_sync() {
+    fn check<T: Clone + Send + Sync + 'static>() {}
+    check::<Store>();
+}
+
+#[test]
 fn clones_are_usable_from_several_threads() {
     let (_d, s, t) = setup();
     let r = Retention::default();
@@ -836,6 +852,8 @@ fn clones_are_usable_from_several_threads() {
 
 /// Environment variable that turns [`crash_child`] into the committing child process.
 const CRASH_ENV: &str = "OPTIDB_STORE_CRASH_CHILD_DIR";
+/// What the crash child prints once it is committing.
+const CRASH_READY: &str = "optidb-store-crash-child-ready";
 /// Queries per scan in the crash test: enough that a commit takes a while.
 const CRASH_QUERIES: usize = 800;
 
@@ -867,13 +885,16 @@ fn crash_child() {
     let s = Store::open(Path::new(&dir)).unwrap();
     let t = s.register_target(URL).unwrap();
     let mut n = s.latest_scan_id(&t).unwrap().map_or(1, |id| id - T0 + 1);
-    println!("ready");
+    println!("\n{CRASH_READY}");
     let r = Retention {
         max_age_ms: DAY,
         max_scans: 5,
     };
     loop {
-        s.commit_scan(&t, crash_scan(n), &r).unwrap();
+        let w = crash_scan(n);
+        println!("begin {n}");
+        s.commit_scan(&t, w, &r).unwrap();
+        println!("done {n}");
         n += 1;
     }
 }
@@ -888,6 +909,7 @@ fn a_daemon_killed_mid_commit_keeps_the_previous_complete_scan() {
     let exe = std::env::current_exe().unwrap();
     let started = Instant::now();
     let mut kills = 0;
+    let mut mid_commit = 0;
     let mut last_seen = 0;
     for round in 0..12 {
         if started.elapsed() > Duration::from_secs(60) {
@@ -906,8 +928,25 @@ fn a_daemon_killed_mid_commit_keeps_the_previous_complete_scan() {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = lines.any(|l| l.map(|l| l.trim() == "ready").unwrap_or(false));
+        let ready = lines.any(|l| l.is_ok_and(|l| l.trim() == CRASH_READY));
         assert!(ready, "the crash child did not start");
+        // Let it commit once, so every round makes progress even on a slow machine.
+        let first_done = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find(|l| l.starts_with("done "));
+        assert!(
+            first_done.is_some(),
+            "the crash child died before committing"
+        );
+        // The child's last word before it died: "begin n" (killed while committing n) or
+        // "done n".
+        let last_line = std::thread::spawn(move || {
+            lines
+                .map_while(Result::ok)
+                .filter(|l| l.starts_with("begin ") || l.starts_with("done "))
+                .last()
+        });
         // A pseudo-random point, mostly in the middle of a commit.
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -918,13 +957,28 @@ fn a_daemon_killed_mid_commit_keeps_the_previous_complete_scan() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         kills += 1;
+        let last_line = last_line.join().unwrap().or(first_done).unwrap_or_default();
 
         let s = Store::open(dir.path()).unwrap();
         let t = TargetId::from_url(URL);
-        let Some(latest) = s.latest_scan_id(&t).unwrap() else {
-            continue; // killed before the first commit
-        };
+        let latest = s
+            .latest_scan_id(&t)
+            .unwrap()
+            .expect("the child reported a commit");
         let n = latest - T0;
+        // Killed while committing m: m is there whole (applied, not yet reported) or not at
+        // all; killed after committing m: m is there.
+        let num = |prefix: &str| {
+            last_line
+                .strip_prefix(prefix)
+                .map(|x| x.parse::<i64>().unwrap())
+        };
+        if let Some(m) = num("begin ") {
+            mid_commit += 1;
+            assert!(n == m || n == m - 1, "killed committing {m}, latest is {n}");
+        } else if let Some(m) = num("done ") {
+            assert_eq!(n, m, "killed after committing {m}");
+        }
         assert!(
             n >= last_seen,
             "the latest scan went backwards: {n} < {last_seen}"
@@ -957,19 +1011,29 @@ fn a_daemon_killed_mid_commit_keeps_the_previous_complete_scan() {
             let m = s.latest_metric(&t, &q.id).unwrap().unwrap();
             assert!(m.captured_at <= latest);
         }
-        assert!(s
-            .scans(&t, 100)
-            .unwrap()
+        let scans = s.scans(&t, 100).unwrap();
+        assert!(
+            scans.len() <= 5,
+            "retention keeps 5 scans, found {}",
+            scans.len()
+        );
+        assert!(scans
             .iter()
             .all(|r| r.summary.scan_id <= latest && r.complete));
     }
-    println!("crash test: {kills} kills, latest complete scan {last_seen}");
+    println!(
+        "crash test: {kills} kills, {mid_commit} of them while a commit was in flight, latest \
+         complete scan {last_seen}"
+    );
     assert!(last_seen > 0, "the child never committed a scan");
+    assert!(mid_commit > 0, "no kill landed during a commit");
 }
 
 // ---- timings (printed, not asserted) ----
 
 #[test]
+#[ignore = "prints timings: cargo test --release -p optidb --lib store::tests::commit_timings \
+            -- --ignored --nocapture"]
 fn commit_timings() {
     use std::time::Instant;
     for n in [100usize, 5000] {

@@ -744,6 +744,52 @@ mod tests {
     }
 
     #[test]
+    fn other_expression_kinds() {
+        let only = |expr: &str| {
+            let got = cols(expr);
+            assert_eq!(got.len(), 1, "{expr}: {got:?}");
+            (got[0].0.clone(), got[0].2.clone())
+        };
+        let pair = |c: &str, o: &str| (c.to_string(), o.to_string());
+        assert_eq!(
+            only("((data ->> 'k'::text) = 'v'::text)"),
+            pair("data ->> 'k'", "=")
+        );
+        assert_eq!(only("(GREATEST(a, b) > 1)"), pair("GREATEST(a, b)", ">"));
+        assert_eq!(only("(NULLIF(a, 0) = 1)"), pair("NULLIF(a, 0)", "="));
+        assert_eq!(only("((a)[1] = 2)"), pair("a[1]", "="));
+        assert_eq!(only("(ROW(a, b) = ROW(1, 2))"), pair("ROW(a, b)", "="));
+        assert_eq!(only("(CURRENT_DATE > d)"), pair("d", "<"));
+        assert_eq!(only("(tags @> '{x}'::text[])"), pair("tags", "@>"));
+        assert_eq!(
+            only("((name)::text COLLATE \"C\" = 'x'::text)"),
+            pair("name", "=")
+        );
+        assert_eq!(only("(a = (SELECT 1))"), pair("a", "="));
+        assert_eq!(only("((- a) > 1)"), pair("-a", ">"));
+        assert_eq!(only("(s.t.col = 1)"), pair("col", "="));
+        assert_eq!(cols("(s.t.col = 1)")[0].1, vec![q("t")]);
+        for odd in [
+            "(xmlexists('//x'::text PASSING BY REF doc))",
+            "(CASE WHEN a THEN true ELSE false END)",
+            "((a, b) = (1, 2))",
+            "(a OPERATOR(pg_catalog.=) 1)",
+            "(ts @@ '''fat'' & ''rat'''::tsquery)",
+            "(NOT (ANY (c.id = (hashed SubPlan 1).col1)))",
+            "((InitPlan 1).col1 IS NOT NULL)",
+            "(x = ANY ((InitPlan 1).col1))",
+            "$1",
+            "(1 = 1)",
+            "'unterminated",
+            "\"",
+            "é = 1",
+        ] {
+            let _ = condition_columns(odd); // no panic, no abort
+            let _ = sort_key(odd);
+        }
+    }
+
+    #[test]
     fn unknown_expressions_fall_back_to_the_deparser() {
         let got = cols("(CASE WHEN (a > 1) THEN b ELSE c END = 1)");
         assert_eq!(got.len(), 1);

@@ -787,11 +787,21 @@ fn odd_values_inside_a_plan_are_skipped() {
 
 #[test]
 fn very_deep_plans_do_not_overflow_the_stack() {
-    let mut node = serde_json::json!({"Node Type": "Seq Scan", "Relation Name": "events"});
+    // Built by hand: `json!` would serialize (recursively) every interpolated value.
+    let object = |pairs: Vec<(&str, Value)>| {
+        Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    };
+    let mut node = object(vec![
+        ("Node Type", Value::from("Seq Scan")),
+        ("Relation Name", Value::from("events")),
+    ]);
     for _ in 0..5000 {
-        node = serde_json::json!({"Node Type": "Materialize", "Plans": [node]});
+        node = object(vec![
+            ("Node Type", Value::from("Materialize")),
+            ("Plans", Value::Array(vec![node])),
+        ]);
     }
-    let plan = serde_json::json!([{ "Plan": node }]);
+    let plan = Value::Array(vec![object(vec![("Plan", node)])]);
     assert_eq!(walk_nodes(&plan).count(), 5001);
     let f = facts(&plan);
     assert_eq!(f.seq_scans.len(), 1);
