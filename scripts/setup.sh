@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what OptiDB's demo and tests need on Debian/Ubuntu, skipping what is already there:
 # a PostgreSQL server (with pg_stat_statements), hypopg for it, libclang for pg_query's build,
-# Chromium for the dashboard tests and Neovim for the editor tests.
+# Chromium and chromedriver for the dashboard tests and Neovim for the editor tests.
 set -euo pipefail
 
 say() { printf 'optidb setup: %s\n' "$*" >&2; }
@@ -43,7 +43,7 @@ need_pkg "postgresql-$major-hypopg"
 need_pkg libclang-dev
 need_pkg clang
 need_pkg pkg-config
-if [ "${OPTIDB_SETUP_BROWSER:-1}" = 1 ]; then need_pkg chromium; fi
+if [ "${OPTIDB_SETUP_BROWSER:-1}" = 1 ]; then need_pkg chromium; need_pkg chromium-driver; fi
 if [ "${OPTIDB_SETUP_EDITOR:-1}" = 1 ]; then need_pkg neovim; fi
 apt_install "${missing[@]}"
 

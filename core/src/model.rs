@@ -224,8 +224,199 @@ pub struct ScanSummary {
     pub indexes: usize,
     /// True when pg_stat_statements was reset since the previous scan.
     pub stats_reset: bool,
+    /// Recommendations the advisor produced in this scan.
+    #[serde(default)]
+    pub recommendations: usize,
+    /// Things the scan could not see and how to fix them (it still completed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Set when the scan failed; the previous complete scan stays served.
     pub error: Option<String>,
     /// What to do about `error`.
     pub hint: Option<String>,
+}
+
+/// What kind of advice a recommendation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecType {
+    MissingIndex,
+    CompositeIndex,
+    Stats,
+    Rewrite,
+    RedundantIndex,
+}
+
+impl RecType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecType::MissingIndex => "missing_index",
+            RecType::CompositeIndex => "composite_index",
+            RecType::Stats => "stats",
+            RecType::Rewrite => "rewrite",
+            RecType::RedundantIndex => "redundant_index",
+        }
+    }
+}
+
+/// What a recommendation acts on: a table and, for indexes, the key columns in order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RecTarget {
+    /// Schema-qualified: `public.orders`.
+    pub table: String,
+    /// Key columns or expressions in index order (`lower(email)`); empty when not an index.
+    pub columns: Vec<String>,
+    /// Access method for index advice (`btree`, `gin` …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub using: Option<String>,
+}
+
+/// One piece of evidence a rationale quotes, so anyone can check it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// `plan`, `metric`, `schema`, `stats`, `hypopg`, `text`.
+    pub source: String,
+    pub text: String,
+    pub captured_at: Option<Millis>,
+}
+
+/// The hypothetical-index check of an index recommendation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    pub before_cost: f64,
+    pub after_cost: f64,
+    /// Estimated cost reduction, floored at 0.
+    pub improvement_pct: f64,
+    /// Did the planner use the hypothetical index?
+    pub index_used: bool,
+    /// hypopg_relation_size of the hypothetical index.
+    pub index_bytes: Option<i64>,
+}
+
+/// A specific, checkable piece of advice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    /// blake3 of (type, target, ddl): stable across scans and restarts.
+    pub rec_id: String,
+    #[serde(rename = "type")]
+    pub rec_type: RecType,
+    pub target: RecTarget,
+    /// Runnable DDL (or the statement to run: `ANALYZE …`; a rewrite sketch for rewrites).
+    pub ddl: String,
+    /// Plain English, quoting the evidence.
+    pub rationale: String,
+    pub evidence: Vec<Evidence>,
+    /// 0–1.
+    pub confidence: f64,
+    /// Plain English: write overhead, size, locking.
+    pub risk: String,
+    /// The queries this serves, most important first.
+    pub query_ids: Vec<QueryId>,
+    /// Workload benefit score used for ordering (calls × time saved, minus write cost).
+    pub score: f64,
+    pub verification: Option<Verification>,
+    pub created_at: Millis,
+}
+
+/// A candidate the advisor considered and dropped, and why (no opaque thresholds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DroppedCandidate {
+    pub rec_type: RecType,
+    pub target: RecTarget,
+    pub query_ids: Vec<QueryId>,
+    pub reason: String,
+}
+
+/// One simulation run: before/after of a recommendation on one query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Simulation {
+    pub id: String,
+    pub query_id: QueryId,
+    pub rec_id: String,
+    /// `hypopg` or `real`.
+    pub mode: String,
+    /// Measured: mean from pg_stat_statements, or a real-value EXPLAIN ANALYZE.
+    pub before_ms: f64,
+    /// Estimated from the cost ratio in hypopg mode (`after_is_estimate`), measured in real mode.
+    pub after_ms: f64,
+    pub after_is_estimate: bool,
+    /// Floored: a tiny or unmeasurable delta is 0, not a gain.
+    pub improvement_pct: f64,
+    pub before_cost: f64,
+    pub after_cost: f64,
+    pub index_used: bool,
+    pub index_bytes: Option<i64>,
+    /// "Seq Scan → Index Scan on public.orders", "Sort removed", …
+    pub plan_changes: Vec<String>,
+    pub before_plan: serde_json::Value,
+    pub after_plan: serde_json::Value,
+    pub ran_at: Millis,
+}
+
+/// `POST /lookup` request: what the daemon knows about these query ids (the language server
+/// computes them from the text of a file).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LookupRequest {
+    /// 16-hex-digit fingerprints.
+    pub fingerprints: Vec<QueryId>,
+}
+
+/// `POST /lookup` response. Unknown fingerprints are simply absent from `queries`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LookupResponse {
+    #[serde(default)]
+    pub queries: std::collections::BTreeMap<QueryId, LookupEntry>,
+}
+
+/// What the daemon knows about one query, flattened for an editor: latest metrics, plan facts,
+/// recommendations and the last simulation.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LookupEntry {
+    pub query_id: QueryId,
+    /// Mean execution time (latest interval when there is one, else cumulative).
+    pub mean_ms: f64,
+    pub calls: i64,
+    pub total_ms: f64,
+    /// Did the latest captured plan contain a Seq Scan?
+    pub had_seq_scan: bool,
+    /// Tables read by Seq Scan in that plan.
+    pub seq_scan_tables: Vec<String>,
+    /// Best first.
+    pub recommendations: Vec<LookupRec>,
+    pub last_simulation: Option<LookupSimulation>,
+    /// Family / anomaly tags when the daemon has them (`regressed`, `n_plus_one` …).
+    pub tags: Vec<String>,
+}
+
+/// A recommendation as the editor shows it (a subset of [`Recommendation`]).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LookupRec {
+    pub rec_id: String,
+    /// `missing_index`, `composite_index`, `rewrite` … (a string, so new kinds do not break
+    /// older editors).
+    #[serde(rename = "type")]
+    pub rec_type: String,
+    pub ddl: String,
+    pub rationale: String,
+    /// 0–1.
+    pub confidence: f64,
+    pub risk: String,
+    pub verification: Option<Verification>,
+}
+
+/// The last simulation of a query (a subset of [`Simulation`], without the plans).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LookupSimulation {
+    pub rec_id: String,
+    /// `hypopg` or `real`.
+    pub mode: String,
+    pub before_ms: f64,
+    pub after_ms: f64,
+    pub after_is_estimate: bool,
+    pub improvement_pct: f64,
+    pub plan_changes: Vec<String>,
+    pub ran_at: Millis,
 }

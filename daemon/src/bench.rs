@@ -40,6 +40,13 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 100)]
         top_n: usize,
     },
+    /// Latency of one hypopg what-if (plan, hypothetical index, re-plan, reset) on the seeded
+    /// slow patterns with their expected index (a throwaway sandbox loaded with the demo seed).
+    Simulate {
+        /// What-ifs per pattern and statement kind (generic and real-value sample).
+        #[arg(long, default_value_t = 50)]
+        runs: usize,
+    },
 }
 
 /// One measured row.
@@ -114,7 +121,144 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
             }
             Ok(crate::cli::exit::OK)
         }
+        BenchWhat::Simulate { runs } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            let rows = rt.block_on(bench_simulate((*runs).max(1)))?;
+            if args.json {
+                crate::cli::print_line(&serde_json::to_string_pretty(&rows)?)?;
+            } else {
+                crate::cli::print_line(&format!(
+                    "{:<34} {:>8} {:>7} {:>7} {:>6}  {}",
+                    "pattern (stmt)", "p50 ms", "p95 ms", "gain %", "used", "plan changes"
+                ))?;
+                for r in &rows {
+                    crate::cli::print_line(&format!(
+                        "{:<34} {:>8.2} {:>7.2} {:>7.1} {:>6}  {}",
+                        r.pattern,
+                        r.p50_ms,
+                        r.p95_ms,
+                        r.improvement_pct,
+                        r.index_used,
+                        r.plan_changes.join("; ")
+                    ))?;
+                }
+            }
+            Ok(crate::cli::exit::OK)
+        }
     }
+}
+
+/// One row of `optidb bench simulate`: a seeded pattern planned generically or as a sample.
+#[derive(Debug, serde::Serialize)]
+pub struct SimRow {
+    pub pattern: String,
+    pub ddl: String,
+    pub runs: usize,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub improvement_pct: f64,
+    pub index_used: bool,
+    pub plan_changes: Vec<String>,
+}
+
+/// The `p`-th percentile (0..=100) of sorted values (nearest rank).
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+async fn bench_simulate(runs: usize) -> anyhow::Result<Vec<SimRow>> {
+    use crate::collect::session::{connect, TargetConfig};
+    use crate::sandbox::{Sandbox, SandboxOptions};
+    use crate::seed::FindingType;
+    use crate::simulate::{labels, whatif, Stmt};
+    let sandbox = Sandbox::start_async(SandboxOptions::default()).await?;
+    let url = sandbox.url();
+    crate::seed::load(&url).await?;
+    let session = connect(&TargetConfig::new(url.clone())).await?;
+    let workload = crate::seed::workload()?;
+    let tables = crate::analyze::plan_facts::TableSizes::default();
+    let mut rows = Vec::new();
+    let mut all = Vec::new();
+    for f in crate::seed::expected()? {
+        if !matches!(
+            f.kind,
+            FindingType::MissingIndex | FindingType::CompositeIndex
+        ) {
+            continue;
+        }
+        let Some(ddl) = f.fix.clone().filter(|d| d.starts_with("CREATE INDEX")) else {
+            continue;
+        };
+        let Some(p) = workload.patterns.iter().find(|p| p.name == f.pattern) else {
+            continue;
+        };
+        let sample = p.template.render_call(&p.name, 0);
+        let norm = optidb_core::sql::fingerprint(&sample)?.norm_sql;
+        for (kind, stmt) in [
+            ("generic", Stmt::Generic(&norm)),
+            ("sample", Stmt::Sample(&sample)),
+        ] {
+            let ddls = [ddl.clone()];
+            let mut times = Vec::with_capacity(runs);
+            let mut last = None;
+            let mut failed = None;
+            for _ in 0..runs {
+                let t = std::time::Instant::now();
+                match whatif(&session.client, session.server_version_num, stmt, &ddls).await {
+                    Ok(w) => last = Some(w),
+                    Err(e) => {
+                        failed = Some(e.to_string());
+                        break;
+                    }
+                }
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            let Some(w) = last.filter(|_| failed.is_none()) else {
+                // Not simulable with hypopg (e.g. GIN: hypopg 1.3 has no gin support): say so.
+                rows.push(SimRow {
+                    pattern: format!("{} ({kind})", p.name),
+                    ddl: ddl.clone(),
+                    runs: 0,
+                    p50_ms: f64::NAN,
+                    p95_ms: f64::NAN,
+                    improvement_pct: f64::NAN,
+                    index_used: false,
+                    plan_changes: vec![format!("failed: {}", failed.unwrap_or_default())],
+                });
+                continue;
+            };
+            all.extend_from_slice(&times);
+            times.sort_by(f64::total_cmp);
+            rows.push(SimRow {
+                pattern: format!("{} ({kind})", p.name),
+                ddl: ddl.clone(),
+                runs,
+                p50_ms: percentile(&times, 50.0),
+                p95_ms: percentile(&times, 95.0),
+                improvement_pct: w.improvement_pct,
+                index_used: w.used.first().copied().unwrap_or(false),
+                plan_changes: labels::plan_changes(&w.before_plan, &w.after_plan, &tables),
+            });
+        }
+    }
+    all.sort_by(f64::total_cmp);
+    rows.push(SimRow {
+        pattern: "all".into(),
+        ddl: String::new(),
+        runs: all.len(),
+        p50_ms: percentile(&all, 50.0),
+        p95_ms: percentile(&all, 95.0),
+        improvement_pct: f64::NAN,
+        index_used: false,
+        plan_changes: Vec::new(),
+    });
+    drop(session);
+    tokio::task::spawn_blocking(move || sandbox.stop()).await??;
+    Ok(rows)
 }
 
 /// One row of `optidb bench scan`.

@@ -20,6 +20,9 @@ pub struct DaemonArgs {
     /// PGPORT, PGUSER, PGDATABASE and PGPASSWORD.
     #[arg(long, env = "OPTIDB_DB", default_value = "", hide_env_values = true)]
     pub db: String,
+    /// Bearer token every request must carry; required to listen beyond 127.0.0.1.
+    #[arg(long, env = "OPTIDB_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Address to serve the API on.
     #[arg(long, env = "OPTIDB_LISTEN", default_value = "127.0.0.1:7070")]
     pub listen: SocketAddr,
@@ -47,9 +50,22 @@ pub struct DaemonArgs {
     /// statement_timeout for every statement OptiDB sends, in milliseconds.
     #[arg(long, env = "OPTIDB_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
     pub statement_timeout_ms: u64,
+    /// Give up on a scan after this many seconds (a database that stopped answering cannot
+    /// trip its own statement_timeout).
+    #[arg(long, env = "OPTIDB_SCAN_TIMEOUT", default_value_t = 60)]
+    pub scan_timeout: u64,
     /// Keep history for this many days.
     #[arg(long, env = "OPTIDB_RETENTION_DAYS", default_value_t = 7)]
     pub retention_days: u64,
+    /// The target is a throwaway sandbox: allows real-mode simulations (which build indexes).
+    #[arg(long, env = "OPTIDB_SANDBOX", default_value_t = false)]
+    pub sandbox: bool,
+    /// Simulations allowed per minute (POST /simulate answers 429 beyond).
+    #[arg(long, env = "OPTIDB_SIM_PER_MINUTE", default_value_t = 60)]
+    pub sim_per_minute: u32,
+    /// Simulations running at once (on their own connections); others wait.
+    #[arg(long, env = "OPTIDB_SIM_CONCURRENCY", default_value_t = 2)]
+    pub sim_concurrency: usize,
 }
 
 /// Where the store lives when `--store` is not given.
@@ -85,17 +101,27 @@ pub struct Health {
 /// Shared state of the running daemon.
 pub struct AppState {
     pub store: Store,
+    /// When set, every request must carry it (see http/auth.rs).
+    pub token: Option<String>,
     pub target_id: crate::store::TargetId,
     collector: Mutex<Collector>,
     health: RwLock<Health>,
     pub samples: Arc<Samples>,
+    /// The simulator and its own connections (`POST /simulate`).
+    pub sim: crate::simulate::pool::SimService,
 }
 
 impl AppState {
-    pub fn new(collector: Collector, store: Store, samples: Arc<Samples>) -> Self {
+    pub fn new(
+        collector: Collector,
+        store: Store,
+        samples: Arc<Samples>,
+        sim: crate::simulate::pool::SimService,
+    ) -> Self {
         let target = collector.config().target.display();
         AppState {
             store,
+            token: None,
             target_id: collector.target_id().clone(),
             collector: Mutex::new(collector),
             health: RwLock::new(Health {
@@ -113,6 +139,7 @@ impl AppState {
                 started_at: now_ms(),
             }),
             samples,
+            sim,
         }
     }
 
@@ -211,6 +238,8 @@ impl Running {
 
 /// Opens the store, starts the sampler and the scan loop, and serves the API.
 pub async fn start(args: DaemonArgs) -> anyhow::Result<Running> {
+    let token = args.token.clone().filter(|t| !t.trim().is_empty());
+    crate::http::auth::check_listen(args.listen, token.as_deref())?;
     let store_dir = args.store.clone().unwrap_or_else(default_store_dir);
     std::fs::create_dir_all(&store_dir).map_err(|e| {
         anyhow::anyhow!(
@@ -226,13 +255,26 @@ pub async fn start(args: DaemonArgs) -> anyhow::Result<Running> {
     cfg.plans_k = args.plans;
     cfg.min_mean_ms = args.min_mean_ms;
     cfg.min_calls = args.min_calls;
+    cfg.scan_timeout = Duration::from_secs(args.scan_timeout.max(1));
     cfg.retention = Retention {
         max_age_ms: (args.retention_days.max(1) * 86_400_000) as i64,
         ..Retention::default()
     };
     let samples = Arc::new(Samples::default());
     let collector = Collector::new(cfg, store.clone(), samples.clone())?;
-    let state = Arc::new(AppState::new(collector, store, samples.clone()));
+    let sim = crate::simulate::pool::SimService::new(
+        target.clone(),
+        crate::simulate::SimConfig {
+            max_concurrent: args.sim_concurrency.max(1),
+            per_minute: args.sim_per_minute.max(1),
+            step_timeout: target.statement_timeout,
+            ..Default::default()
+        },
+        args.sandbox,
+    );
+    let mut state = AppState::new(collector, store, samples.clone(), sim);
+    state.token = token;
+    let state = Arc::new(state);
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

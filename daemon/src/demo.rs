@@ -97,6 +97,7 @@ async fn start_daemon(url: &str, store: &std::path::Path) -> Result<daemon::Runn
                 "0",
                 "--sample-interval-ms",
                 "100",
+                "--sandbox", // the demo's database is a throwaway sandbox: real mode allowed
                 "--store",
             ]
             .into_iter()

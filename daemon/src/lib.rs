@@ -12,4 +12,5 @@ pub mod demo;
 pub mod http;
 pub mod sandbox;
 pub mod seed;
+pub mod simulate;
 pub mod store;

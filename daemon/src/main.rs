@@ -10,6 +10,8 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    conn: cli::client::DaemonConn,
 }
 
 #[derive(Debug, Subcommand)]
@@ -24,6 +26,8 @@ enum Command {
     Seed(optidb::seed::SeedArgs),
     /// Measure OptiDB's own speed and print a table.
     Bench(optidb::bench::BenchArgs),
+    #[command(flatten)]
+    Client(cli::client::ClientCommand),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +35,7 @@ fn main() -> ExitCode {
     let result = match args.command {
         Command::Fingerprint(a) => cli::fingerprint::run(&a),
         Command::Bench(a) => optidb::bench::run(&a),
+        Command::Client(c) => cli::client::run(&args.conn, &c),
         Command::Demo(a) => block_on(optidb::demo::run(a)).map(|()| cli::exit::OK),
         Command::Seed(a) => block_on(optidb::seed::run_cli(a)).map(|()| cli::exit::OK),
         Command::Daemon(a) => block_on(optidb::daemon::run(a)).map(|()| cli::exit::OK),

@@ -309,29 +309,8 @@ pub fn db_error(e: &tokio_postgres::Error) -> String {
     }
 }
 
-/// `url` with any password replaced by `***`, for messages.
-pub fn redact_url(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        let (auth, tail) = match rest.find(['/', '?']) {
-            Some(i) => rest.split_at(i),
-            None => (rest, ""),
-        };
-        if let Some((userinfo, host)) = auth.rsplit_once('@') {
-            if let Some((user, _)) = userinfo.split_once(':') {
-                return format!("{scheme}://{user}:***@{host}{tail}");
-            }
-        }
-        return url.to_string();
-    }
-    // key=value form
-    url.split_whitespace()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-            _ => kv.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+/// `url` without its password, for messages (the store's redaction: one implementation).
+pub use crate::store::redact_password as redact_url;
 
 /// `optidb seed`: load the seed into a database and run the workload.
 #[derive(clap::Args, Debug, Clone)]
@@ -483,23 +462,6 @@ mod tests {
         assert_eq!(
             SCHEMA_SQL.matches("CREATE TABLE ").count(),
             EXPECTED_ROWS.len()
-        );
-    }
-
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            redact_url("postgres://u:secret@h:5/db"),
-            "postgres://u:***@h:5/db"
-        );
-        assert_eq!(redact_url("postgres://u@h/db?x=1"), "postgres://u@h/db?x=1");
-        assert_eq!(
-            redact_url("postgresql://u:p@w@h/db"),
-            "postgresql://u:***@h/db"
-        );
-        assert_eq!(
-            redact_url("host=h password=s user=u"),
-            "host=h password=*** user=u"
         );
     }
 }

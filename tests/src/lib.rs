@@ -42,6 +42,16 @@ impl Daemon {
     /// Starts `optidb daemon --db URL --store DIR --listen 127.0.0.1:<free> --interval 0` plus
     /// `extra` arguments, and waits until `/health` answers.
     pub fn start(db_url: &str, store: &std::path::Path, extra: &[&str]) -> Daemon {
+        Self::start_with_env(db_url, store, extra, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables (for example libpq's PG*).
+    pub fn start_with_env(
+        db_url: &str,
+        store: &std::path::Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let port = free_port();
         let mut child = Command::new(bin_path("optidb"))
             .arg("daemon")
@@ -57,6 +67,7 @@ impl Daemon {
             .arg(store)
             .args(extra)
             .env_remove("OPTIDB_DB")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -180,4 +191,24 @@ pub fn post_json(url: &str, body: &serde_json::Value) -> Result<Answer, String> 
 
 pub fn post_empty(url: &str) -> Result<Answer, String> {
     answer(agent().post(url).send_empty())
+}
+
+/// POST a raw body with a content type (for malformed and oversized bodies).
+pub fn post_raw(url: &str, content_type: &str, body: String) -> Result<Answer, String> {
+    answer(
+        agent()
+            .post(url)
+            .header("content-type", content_type)
+            .send(body),
+    )
+}
+
+/// GET with one extra header; returns the body as text.
+pub fn get_with_header(url: &str, name: &str, value: &str) -> Result<String, String> {
+    let mut r = agent()
+        .get(url)
+        .header(name, value)
+        .call()
+        .map_err(|e| e.to_string())?;
+    r.body_mut().read_to_string().map_err(|e| e.to_string())
 }

@@ -361,3 +361,132 @@ fn kill_9_during_a_scan_keeps_the_previous_complete_scan() {
         drop(s);
     }
 }
+
+/// SIGSTOP (or SIGCONT) the postmaster and every backend: a database that stops answering.
+fn signal_cluster(sb: &Sandbox, sig: &str) {
+    let pidfile = std::fs::read_to_string(sb.data_dir().join("postmaster.pid")).unwrap();
+    let pm = pidfile.lines().next().unwrap().trim().to_string();
+    let children = std::process::Command::new("pgrep")
+        .args(["-P", &pm])
+        .output()
+        .unwrap();
+    let mut pids: Vec<String> = String::from_utf8_lossy(&children.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    pids.push(pm);
+    let st = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .args(&pids)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn a_database_that_stops_answering_does_not_hang_the_daemon() {
+    let sb = sandbox();
+    let store = tempfile::tempdir().unwrap();
+    let d = Daemon::start(
+        &sb.url(),
+        store.path(),
+        &["--sample-interval-ms", "0", "--scan-timeout", "4"],
+    );
+    run_slow(&sb, 3);
+    scan_ok(&d);
+
+    signal_cluster(&sb, "STOP");
+    let base = d.url("/scan");
+    let t0 = Instant::now();
+    let scan = std::thread::spawn(move || post_empty(&base));
+    // The API stays responsive while the scan waits.
+    std::thread::sleep(Duration::from_millis(500));
+    let h0 = Instant::now();
+    assert_eq!(get(&d.url("/health")).unwrap().status, 200);
+    assert!(
+        h0.elapsed() < Duration::from_secs(2),
+        "/health must not wait for the scan"
+    );
+    let a = scan.join().unwrap().unwrap();
+    let took = t0.elapsed();
+    signal_cluster(&sb, "CONT");
+    assert_eq!(a.status, 503, "{}", a.body);
+    assert!(
+        a.body["why"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer in time"),
+        "{}",
+        a.body
+    );
+    assert!(
+        took < Duration::from_secs(15),
+        "the scan gave up after {took:?}"
+    );
+
+    // Once it answers again, the next scan reconnects.
+    scan_ok(&d);
+}
+
+#[test]
+fn libpq_variables_filters_and_limited_privileges() {
+    let sb = sandbox();
+    run_slow(&sb, 3);
+    let port = sb.port().to_string();
+    let env = [
+        ("PGHOST", "127.0.0.1"),
+        ("PGPORT", port.as_str()),
+        ("PGUSER", "postgres"),
+        ("PGDATABASE", sb.database()),
+    ];
+
+    // No --db: libpq's variables name the target.
+    let store = tempfile::tempdir().unwrap();
+    let d = Daemon::start_with_env("", store.path(), &["--sample-interval-ms", "0"], &env);
+    let s = scan_ok(&d);
+    assert!(s["queries_stored"].as_u64().unwrap() >= 1, "{s}");
+    let h = get(&d.url("/health")).unwrap().body;
+    assert!(h["target"].as_str().unwrap().contains(&port), "{h}");
+    drop(d);
+
+    // --min-calls filters everything out, but the statements are still seen.
+    let store = tempfile::tempdir().unwrap();
+    let d = Daemon::start(
+        &sb.url(),
+        store.path(),
+        &["--sample-interval-ms", "0", "--min-calls", "1000000"],
+    );
+    let s = scan_ok(&d);
+    assert_eq!(s["queries_stored"], 0, "{s}");
+    assert!(s["statements_seen"].as_u64().unwrap() >= 1, "{s}");
+    drop(d);
+
+    // A user without pg_read_all_stats: the scan completes and says what is hidden and how to fix it.
+    sb.batch_execute(
+        "CREATE ROLE limited LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO limited;",
+    )
+    .unwrap();
+    let limited = sb.url().replacen("postgres@", "limited@", 1);
+    let store = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&limited, store.path(), &["--sample-interval-ms", "0"]);
+    let s = scan_ok(&d);
+    let warnings = s["warnings"].to_string();
+    assert!(warnings.contains("GRANT pg_read_all_stats"), "{s}");
+    assert_eq!(
+        get(&d.url(&format!("/queries/{}", slow_id())))
+            .unwrap()
+            .status,
+        404
+    );
+
+    sb.batch_execute("GRANT pg_read_all_stats TO limited")
+        .unwrap();
+    let s = scan_ok(&d);
+    assert!(s.get("warnings").is_none(), "{s}");
+    assert_eq!(
+        get(&d.url(&format!("/queries/{}", slow_id())))
+            .unwrap()
+            .status,
+        200
+    );
+}

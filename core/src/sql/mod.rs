@@ -2,6 +2,7 @@
 
 pub mod fingerprint;
 pub mod lex;
+pub mod lints;
 pub mod placeholders;
 pub mod split;
 

@@ -2,4 +2,5 @@
 //! rules can quote evidence. Everything here is pure (no I/O): it takes collected data in and
 //! returns facts.
 
+pub mod advisor;
 pub mod plan_facts;

@@ -10,11 +10,13 @@ pub mod schema;
 pub mod session;
 pub mod statements;
 
+use crate::analyze::advisor;
 use crate::analyze::plan_facts::{plan_facts, plan_hash, TableSizes};
 use crate::store::{Retention, ScanWrite, Store, TargetId};
 use error::CollectError;
 use optidb_core::model::{
-    Metric, Millis, Plan, PlanError, PlanKind, Query, ScanSummary, SchemaSnapshot,
+    DroppedCandidate, Metric, Millis, Plan, PlanError, PlanKind, Query, Recommendation,
+    ScanSummary, SchemaSnapshot,
 };
 use sampler::Samples;
 use session::{Session, TargetConfig};
@@ -66,6 +68,16 @@ pub fn now_ms() -> Millis {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as Millis)
         .unwrap_or(0)
+}
+
+/// The warning for statements whose text pg_stat_statements hides from this user.
+fn hidden_warning(hidden: usize) -> Option<String> {
+    (hidden > 0).then(|| {
+        format!(
+            "{hidden} statements of other users are hidden from OptiDB's user and were skipped: \
+             GRANT pg_read_all_stats TO <optidb user>; (or pg_monitor)"
+        )
+    })
 }
 
 /// Owns the session to one target and what it remembers between scans.
@@ -282,6 +294,8 @@ impl Collector {
         }
 
         let (plans, plan_errors) = self.capture_plans(&queries, &schema, now).await;
+        let (recommendations, dropped) =
+            self.advise(&queries, &metrics, &plans, &schema, now).await;
 
         let summary = ScanSummary {
             scan_id: now,
@@ -294,6 +308,8 @@ impl Collector {
             tables: schema.tables.len(),
             indexes: schema.indexes.len(),
             stats_reset: read.stats_reset,
+            recommendations: recommendations.len(),
+            warnings: hidden_warning(read.hidden).into_iter().collect(),
             error: None,
             hint: None,
         };
@@ -308,8 +324,43 @@ impl Collector {
             plan_errors,
             schema,
             counters,
+            recommendations,
+            dropped,
         };
         Ok((summary, write))
+    }
+
+    /// The advisor on this scan's data, its index candidates checked with hypopg on the
+    /// collector's session (when there is one).
+    async fn advise(
+        &self,
+        queries: &[Query],
+        metrics: &[Metric],
+        plans: &[Plan],
+        schema: &SchemaSnapshot,
+        now: Millis,
+    ) -> (Vec<Recommendation>, Vec<DroppedCandidate>) {
+        let input = advisor::AdvisorInput {
+            queries,
+            metrics,
+            plans,
+            schema,
+            now,
+        };
+        let (recs, mut dropped) = advisor::candidates(&input);
+        let Some(session) = self.session.as_ref().filter(|s| !s.client.is_closed()) else {
+            return (recs, dropped);
+        };
+        let (recs, mut more) = advisor::verify::verify(
+            &session.client,
+            session.server_version_num,
+            recs,
+            queries,
+            metrics,
+        )
+        .await;
+        dropped.append(&mut more);
+        (recs, dropped)
     }
 
     /// Generic plans for the top-K queries, and EXPLAIN ANALYZE of real-value samples when the

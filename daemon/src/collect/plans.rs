@@ -9,7 +9,8 @@ use optidb_core::sql;
 use std::time::Duration;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-const PREPARED_NAME: &str = "optidb_plan";
+/// The name of the prepared statement generic plans use (one at a time per session).
+pub const PREPARED_NAME: &str = "optidb_plan";
 
 /// Runs a statement through the simple protocol and returns the first column of the first row.
 async fn simple_value(client: &Client, sql: &str) -> Result<Option<String>, tokio_postgres::Error> {
@@ -28,7 +29,10 @@ fn parse_plan(text: Option<String>) -> Result<serde_json::Value, CollectError> {
 }
 
 /// The generic plan of a normalized statement. An error here (a parameter type the planner
-/// cannot infer, a table that no longer exists) is about this query only.
+/// cannot infer, a table that no longer exists) is about this query only. The one
+/// generic-plan implementation: the simulator (`simulate::whatif`) plans through it too; it
+/// PREPAREs anew on every call, so a plan always reflects the session's current (hypothetical)
+/// indexes.
 pub async fn generic_plan(
     client: &Client,
     server_version_num: u32,
@@ -51,7 +55,7 @@ pub async fn generic_plan(
         .await
         .map_err(pg)?;
     client
-        .batch_execute(&format!("PREPARE {PREPARED_NAME} AS {norm_sql}"))
+        .batch_execute(&format!("PREPARE {MARKER} {PREPARED_NAME} AS {norm_sql}"))
         .await
         .map_err(pg)?;
     let result = async {
@@ -72,7 +76,7 @@ pub async fn generic_plan(
     .await;
     // Always deallocate, on success and on error, so the next PREPARE can reuse the name.
     let _ = client
-        .batch_execute(&format!("DEALLOCATE {PREPARED_NAME}"))
+        .batch_execute(&format!("DEALLOCATE {MARKER} {PREPARED_NAME}"))
         .await;
     result
 }

@@ -75,41 +75,14 @@ impl TargetConfig {
         Ok(cfg)
     }
 
-    /// The target as people should see it: the URL without its password.
+    /// The target as people should see it: `postgres://user@host:port/db`, never a password
+    /// (also when it came from PG* variables).
     pub fn display(&self) -> String {
-        redact_url(&self.url)
-    }
-}
-
-/// Removes the password from a `postgres://user:pw@host/db` URL or a `password=…` conninfo.
-pub fn redact_url(url: &str) -> String {
-    if let Some(rest) = url
-        .strip_prefix("postgres://")
-        .or_else(|| url.strip_prefix("postgresql://"))
-    {
-        let scheme = &url[..url.len() - rest.len()];
-        if let Some(at) = rest.find('@') {
-            let userinfo = &rest[..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            let mut out = format!("{scheme}{user}{}", &rest[at..]);
-            if let Some(q) = out.find("password=") {
-                let end = out[q..].find('&').map(|e| q + e).unwrap_or(out.len());
-                out.replace_range(q..end, "password=***");
-            }
-            return out;
+        match self.pg_config() {
+            Ok(cfg) => canonical_url(&cfg),
+            Err(_) => crate::store::redact_password(&self.url),
         }
-        return url.to_string();
     }
-    url.split_whitespace()
-        .map(|kv| {
-            if kv.starts_with("password=") {
-                "password=***"
-            } else {
-                kv
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// `postgres://user@host:port/db` for a connection configuration (never with the password):
@@ -173,20 +146,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn passwords_never_show() {
-        assert_eq!(
-            redact_url("postgres://bob:s3cret@db:5432/app"),
-            "postgres://bob@db:5432/app"
-        );
-        assert_eq!(
-            redact_url("postgres://bob@db/app?sslmode=disable&password=x&a=b"),
-            "postgres://bob@db/app?sslmode=disable&password=***&a=b"
-        );
-        assert_eq!(
-            redact_url("host=db password=x dbname=app"),
-            "host=db password=*** dbname=app"
-        );
-        assert_eq!(redact_url("postgres://db/app"), "postgres://db/app");
+    fn the_display_form_never_shows_a_password() {
+        let t = TargetConfig::new("postgres://bob:s3cret@db:5433/app");
+        assert_eq!(t.display(), "postgres://bob@db:5433/app");
+        let t = TargetConfig::new("host=db password=s3cret dbname=app user=bob");
+        assert_eq!(t.display(), "postgres://bob@db:5432/app");
     }
 
     #[test]

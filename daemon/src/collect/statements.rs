@@ -73,6 +73,8 @@ pub struct QueryFigures {
 /// The result of reading pg_stat_statements.
 pub struct StatementsRead {
     pub entries_seen: usize,
+    /// Entries whose text this user may not read (`<insufficient privilege>`).
+    pub hidden: usize,
     pub queries: Vec<QueryFigures>,
     pub state: CounterState,
     pub stats_reset: bool,
@@ -90,9 +92,13 @@ pub async fn check_pgss(client: &Client) -> Result<(), CollectError> {
     Ok(())
 }
 
+/// What pg_stat_statements shows instead of the text of another user's statement when the
+/// monitoring user lacks pg_read_all_stats.
+pub const HIDDEN_TEXT: &str = "<insufficient privilege>";
+
 /// Classifies a pg_stat_statements text.
 pub fn classify(text: &str) -> TextClass {
-    if text.contains(MARKER) || text == "<insufficient privilege>" {
+    if text.contains(MARKER) || text == HIDDEN_TEXT {
         return TextClass::Skip;
     }
     let mapped = sql::map_placeholders(text);
@@ -136,8 +142,13 @@ pub async fn read(
         .await
         .map_err(CollectError::from_pg)?;
     let mut current: Vec<(EntryKey, Counters)> = Vec::with_capacity(rows.len());
+    let mut hidden = 0;
     for r in &rows {
-        let key = (r.get::<_, i64>("userid"), r.get::<_, i64>("queryid"));
+        let Some(queryid) = r.get::<_, Option<i64>>("queryid") else {
+            hidden += 1;
+            continue;
+        };
+        let key = (r.get::<_, i64>("userid"), queryid);
         current.push((
             key,
             Counters {
@@ -168,6 +179,11 @@ pub async fn read(
         for r in rows {
             let qid: i64 = r.get(0);
             let text: Option<String> = r.get(1);
+            if text.as_deref() == Some(HIDDEN_TEXT) {
+                // Not cached: after a GRANT the next scan reads the text.
+                hidden += 1;
+                continue;
+            }
             let class = text.as_deref().map(classify).unwrap_or(TextClass::Skip);
             texts.insert(qid, class);
         }
@@ -250,6 +266,7 @@ pub async fn read(
 
     Ok(StatementsRead {
         entries_seen: current.len(),
+        hidden,
         queries,
         state: CounterState {
             captured_at: now,

@@ -67,3 +67,36 @@ impl IntoResponse for ApiError {
         (self.status, Json(self)).into_response()
     }
 }
+
+/// Checks a query id from a request: 16 hex digits (a fingerprint).
+pub fn check_query_id(id: &str) -> Result<(), ApiError> {
+    if id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "bad query id",
+        format!("{id:?} is not a query id (16 hex digits)"),
+        "take ids from GET /bottlenecks or compute one with `optidb fingerprint`",
+    ))
+}
+
+/// A request body that is not the JSON an endpoint expects; `example` shows what it takes.
+/// (An oversized body keeps its 413.)
+pub fn bad_json(e: axum::extract::rejection::JsonRejection, example: &str) -> ApiError {
+    let status = e.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            status,
+            "request body too large",
+            e.body_text(),
+            "send a smaller body (at most 2 MB)",
+        );
+    }
+    ApiError::new(
+        status,
+        "bad request body",
+        e.body_text(),
+        format!("send JSON like {example}"),
+    )
+}

@@ -1,10 +1,16 @@
 //! The daemon's HTTP server: the JSON API (docs/api.md) on axum. Handlers are thin: they call
 //! the collector and the store and map failures to [`error::ApiError`].
 
+pub mod auth;
+pub mod chat;
+pub mod dashboard;
 pub mod error;
+pub mod metrics;
+pub mod simulate;
+pub mod views;
 
 use crate::daemon::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -19,7 +25,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/scan", post(scan))
         .route("/scans", get(scans))
         .route("/queries/{id}", get(query))
+        .route("/simulate", post(simulate::simulate))
+        .route("/bottlenecks", get(bottlenecks))
+        .route("/lookup", post(lookup))
+        .route("/chat", post(chat::chat))
+        .route("/metrics", get(metrics::metrics))
+        .route("/login", get(auth::login))
+        .merge(dashboard::routes())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
         .with_state(state)
 }
 
@@ -69,14 +86,7 @@ async fn query(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad query id",
-            format!("{id:?} is not a query id (16 hex digits)"),
-            "take ids from GET /bottlenecks or compute one with `optidb fingerprint`",
-        ));
-    }
+    error::check_query_id(&id)?;
     let store = state.store.clone();
     let target = state.target_id.clone();
     let detail = tokio::task::spawn_blocking(
@@ -87,11 +97,19 @@ async fn query(
             let metrics = store.metrics(&target, &id, 500)?;
             let plans = store.plans(&target, &id, 4)?;
             let plan_errors = store.plan_errors(&target, &id)?;
+            let recommendations: Vec<_> = store
+                .recommendations(&target)?
+                .into_iter()
+                .filter(|r| r.query_ids.contains(&id))
+                .collect();
+            let simulations = store.simulations(&target, &id, 20)?;
             Ok(Some(serde_json::json!({
                 "query": q,
                 "metrics": metrics,
                 "plans": plans,
                 "plan_errors": plan_errors,
+                "recommendations": recommendations,
+                "simulations": simulations,
             })))
         },
     )
@@ -106,4 +124,73 @@ async fn query(
             "scan first (POST /scan), or check the id with `optidb fingerprint`",
         )
     })
+}
+
+/// Query string of `GET /bottlenecks`.
+#[derive(Debug, serde::Deserialize)]
+pub struct BottleneckParams {
+    pub limit: Option<usize>,
+}
+
+/// `GET /bottlenecks?limit=N`: the queries of the latest scan with the most total time, each
+/// with all its recommendations.
+async fn bottlenecks(
+    State(state): State<Arc<AppState>>,
+    params: Result<Query<BottleneckParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Query(params) = params.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad query string",
+            e.body_text(),
+            "use ?limit=N with N a positive number",
+        )
+    })?;
+    let limit = params.limit.unwrap_or(20).clamp(1, 1000);
+    let store = state.store.clone();
+    let target = state.target_id.clone();
+    let rows = tokio::task::spawn_blocking(move || views::bottlenecks(&store, &target, limit))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok(Json(rows))
+}
+
+/// Most fingerprints one `POST /lookup` may ask about.
+pub const LOOKUP_MAX: usize = 10_000;
+
+/// `POST /lookup {"fingerprints": […]}`: what the daemon knows of each (for the language server).
+async fn lookup(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<optidb_core::model::LookupRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Json(req) =
+        body.map_err(|e| error::bad_json(e, r#"{"fingerprints": ["0123456789abcdef"]}"#))?;
+    if req.fingerprints.len() > LOOKUP_MAX {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too many fingerprints",
+            format!(
+                "{} fingerprints in one lookup; at most {LOOKUP_MAX}",
+                req.fingerprints.len()
+            ),
+            "split the lookup into smaller requests",
+        ));
+    }
+    for fp in &req.fingerprints {
+        error::check_query_id(fp)?;
+    }
+    let store = state.store.clone();
+    let target = state.target_id.clone();
+    let entries =
+        tokio::task::spawn_blocking(move || views::lookup(&store, &target, &req.fingerprints))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+    Ok(Json(optidb_core::model::LookupResponse {
+        queries: entries
+            .into_iter()
+            .map(|e| (e.query_id.clone(), e))
+            .collect(),
+    }))
 }

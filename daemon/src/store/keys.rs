@@ -128,6 +128,28 @@ impl Keys<'_> {
         self.k(&["pe", id, &ts(at)])
     }
 
+    /// `<t>\0rec\0<rec_id>` → a recommendation (content-addressed: the same advice in every
+    /// scan is the same key, so it keeps its first `created_at`).
+    pub(super) fn rec(&self, rec_id: &str) -> Vec<u8> {
+        self.k(&["rec", rec_id])
+    }
+    /// `<t>\0scanrec\0<scan id>` → the rec ids of a complete scan, best score first.
+    pub(super) fn scan_recs(&self, scan_id: Millis) -> Vec<u8> {
+        self.k(&["scanrec", &ts(scan_id)])
+    }
+    /// `<t>\0scandrop\0<scan id>` → the candidates a complete scan's advisor dropped.
+    pub(super) fn scan_dropped(&self, scan_id: Millis) -> Vec<u8> {
+        self.k(&["scandrop", &ts(scan_id)])
+    }
+
+    /// `<t>\0sim\0<query id>\0` + [`ts`] of ran_at + `\0<simulation id>` → a simulation.
+    pub(super) fn simulations(&self, id: &str) -> Vec<u8> {
+        self.k(&["sim", id, ""])
+    }
+    pub(super) fn simulation(&self, id: &str, at: Millis, sim_id: &str) -> Vec<u8> {
+        self.k(&["sim", id, &ts(at), sim_id])
+    }
+
     /// The per-query history prefixes retention trims (metrics, plans, plan errors).
     pub(super) fn history_prefixes(&self, id: &str) -> [Vec<u8>; 3] {
         [self.metrics(id), self.plans(id), self.plan_errors(id)]

@@ -40,8 +40,13 @@
 //! | `<t>\0p\0<query id>\0<captured_at>\0<1 generic, 2 analyzed>` | [`Plan`] |
 //! | `<t>\0pe\0<query id>\0<captured_at>` | [`PlanError`] |
 //!
-//! Reserved for later kinds, same pattern: `<t>\0rec\0<rec_id>` (recommendations, keyed by
-//! their content id) and `<t>\0sim\0<query id>\0<ran_at>` (simulations). A new per-query
+//! | `<t>\0sim\0<query id>\0<ran_at>\0<sim id>` | [`Simulation`] (written on its own by [`Store::put_simulation`]; not trimmed by retention yet) |
+//!
+//! | `<t>\0rec\0<rec_id>` | [`Recommendation`] (keyed by its content id; keeps the `created_at` of the first scan that made it; written by [`Store::commit_scan`]) |
+//! | `<t>\0scanrec\0<scan id>` | rec ids of a complete scan, best score first |
+//! | `<t>\0scandrop\0<scan id>` | [`DroppedCandidate`]s of a complete scan |
+//!
+//! A new per-query
 //! history kind needs a key builder in `keys.rs`, a write in [`Store::commit_scan`] (or its own
 //! batch), and an entry in `Keys::history_prefixes` (what retention trims).
 //! Query ids must not contain `\0` (fingerprints are hex).
@@ -75,7 +80,8 @@ pub use target::{redact_password, TargetId};
 
 use keys::{show, Keys};
 use optidb_core::model::{
-    Metric, Millis, Plan, PlanError, Query, QueryId, ScanSummary, SchemaSnapshot,
+    DroppedCandidate, Metric, Millis, Plan, PlanError, Query, QueryId, Recommendation, ScanSummary,
+    SchemaSnapshot, Simulation,
 };
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -100,6 +106,11 @@ pub struct ScanWrite {
     /// The collector's opaque counter state for delta computation (read back with
     /// [`Store::counters`]).
     pub counters: serde_json::Value,
+    /// The advisor's recommendations for this scan, best score first (stored under their
+    /// rec id; one already stored keeps its `created_at`).
+    pub recommendations: Vec<Recommendation>,
+    /// Candidates the advisor considered and dropped, with the reason.
+    pub dropped: Vec<DroppedCandidate>,
 }
 
 /// How much history to keep. The age counts back from the committing scan's id (its start
@@ -313,6 +324,23 @@ impl Store {
         }
         b.put(k.schema(scan_id), &w.schema)?;
         b.put(k.counters(), &w.counters)?;
+        let mut rec_ids = Vec::with_capacity(w.recommendations.len());
+        for r in &w.recommendations {
+            let key = k.rec(&r.rec_id);
+            let mut r = r.clone();
+            if let Some(old) = self.db.get(&key)? {
+                match decode::<Recommendation>(&key, &old) {
+                    Ok(old) => r.created_at = r.created_at.min(old.created_at),
+                    Err(e) => tracing::warn!("replacing an unreadable stored recommendation: {e}"),
+                }
+            }
+            if !rec_ids.contains(&r.rec_id) {
+                rec_ids.push(r.rec_id.clone());
+            }
+            b.put(key, &r)?;
+        }
+        b.put(k.scan_recs(scan_id), &rec_ids)?;
+        b.put(k.scan_dropped(scan_id), &w.dropped)?;
         let ids: Vec<QueryId> = scan_queries.keys().cloned().collect();
         b.put(k.scan_queries(scan_id), &ids)?;
         b.put(
@@ -371,6 +399,8 @@ impl Store {
                 b.remove(k.scan(id));
                 b.remove(k.scan_queries(id));
                 b.remove(k.schema(id));
+                b.remove(k.scan_recs(id));
+                b.remove(k.scan_dropped(id));
             }
         }
         // Never delete what this scan captured at or after its start.
@@ -574,6 +604,65 @@ impl Store {
     /// A query's plan errors in time order (newest last).
     pub fn plan_errors(&self, target: &TargetId, id: &str) -> Result<Vec<PlanError>, StoreError> {
         self.newest(&Keys(target).plan_errors(id), usize::MAX)
+    }
+
+    // ---- recommendations (written with their scan) ----
+
+    /// The latest complete scan's recommendations, best score first (empty before the first
+    /// scan, or for a scan stored before the advisor existed).
+    pub fn recommendations(&self, target: &TargetId) -> Result<Vec<Recommendation>, StoreError> {
+        let Some(id) = self.latest_scan_id(target)? else {
+            return Ok(Vec::new());
+        };
+        let k = Keys(target);
+        let ids: Vec<String> = self.get(&k.scan_recs(id))?.unwrap_or_default();
+        let mut out = Vec::with_capacity(ids.len());
+        for rid in ids {
+            out.push(self.get_required(target, &k.rec(&rid))?);
+        }
+        Ok(out)
+    }
+
+    /// One recommendation by its id (from any scan still stored).
+    pub fn recommendation(
+        &self,
+        target: &TargetId,
+        rec_id: &str,
+    ) -> Result<Option<Recommendation>, StoreError> {
+        self.get(&Keys(target).rec(rec_id))
+    }
+
+    /// The candidates the latest complete scan's advisor dropped, with the reasons.
+    pub fn dropped(&self, target: &TargetId) -> Result<Vec<DroppedCandidate>, StoreError> {
+        let Some(id) = self.latest_scan_id(target)? else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .get(&Keys(target).scan_dropped(id))?
+            .unwrap_or_default())
+    }
+
+    // ---- simulations (written one by one, outside scans) ----
+
+    /// Stores one simulation (its own small write, flushed).
+    pub fn put_simulation(&self, target: &TargetId, sim: &Simulation) -> Result<(), StoreError> {
+        check_query_id(&sim.query_id, "simulation")?;
+        let key = Keys(target).simulation(&sim.query_id, sim.ran_at, &sim.id);
+        let value = encode(&key, sim)?;
+        let _w = self.lock();
+        self.db.insert(key, value)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// A query's simulations in time order (newest last): the `limit` newest.
+    pub fn simulations(
+        &self,
+        target: &TargetId,
+        query_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Simulation>, StoreError> {
+        self.newest(&Keys(target).simulations(query_id), limit)
     }
 
     // ---- helpers ----

@@ -114,6 +114,8 @@ fn scan(at: i64, ids: &[&str]) -> ScanWrite {
         plan_errors: vec![],
         schema: schema(at),
         counters: json!({ "scan": at }),
+        recommendations: vec![],
+        dropped: vec![],
     }
 }
 
@@ -1059,4 +1061,67 @@ fn commit_timings() {
             times[0], times[1], times[2]
         );
     }
+}
+
+// ---- recommendations ----
+
+fn rec(id: &str, score: f64, created_at: i64) -> Recommendation {
+    use optidb_core::model::{RecTarget, RecType};
+    Recommendation {
+        rec_id: id.into(),
+        rec_type: RecType::MissingIndex,
+        target: RecTarget {
+            table: "public.orders".into(),
+            columns: vec!["customer_id".into()],
+            using: Some("btree".into()),
+        },
+        ddl: "CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_customer_id_idx ON public.orders (customer_id);".into(),
+        rationale: "why".into(),
+        evidence: vec![],
+        confidence: 0.9,
+        risk: "risk".into(),
+        query_ids: vec!["a".into()],
+        score,
+        verification: None,
+        created_at,
+    }
+}
+
+#[test]
+fn recommendations_are_stored_with_their_scan_and_keep_created_at() {
+    let (_dir, s, t) = setup();
+    assert!(s.recommendations(&t).unwrap().is_empty());
+    let mut w = scan(T0, &["a"]);
+    w.recommendations = vec![rec("r1", 10.0, T0), rec("r2", 5.0, T0)];
+    w.dropped = vec![DroppedCandidate {
+        rec_type: optidb_core::model::RecType::MissingIndex,
+        target: w.recommendations[0].target.clone(),
+        query_ids: vec!["a".into()],
+        reason: "tiny table".into(),
+    }];
+    s.commit_scan(&t, w, &Retention::default()).unwrap();
+    let got = s.recommendations(&t).unwrap();
+    assert_eq!(
+        got.iter().map(|r| r.rec_id.as_str()).collect::<Vec<_>>(),
+        ["r1", "r2"]
+    );
+    assert_eq!(s.dropped(&t).unwrap()[0].reason, "tiny table");
+
+    // The next scan: r2 again (later created_at, now first) and a new r3; r1 is gone.
+    let mut w = scan(T0 + 1000, &["a"]);
+    w.recommendations = vec![rec("r2", 50.0, T0 + 1000), rec("r3", 1.0, T0 + 1000)];
+    s.commit_scan(&t, w, &Retention::default()).unwrap();
+    let got = s.recommendations(&t).unwrap();
+    assert_eq!(
+        got.iter().map(|r| r.rec_id.as_str()).collect::<Vec<_>>(),
+        ["r2", "r3"]
+    );
+    assert_eq!(
+        got[0].created_at, T0,
+        "a recommendation keeps its first created_at"
+    );
+    assert_eq!(got[0].score, 50.0);
+    assert_eq!(got[1].created_at, T0 + 1000);
+    assert_eq!(s.recommendation(&t, "r2").unwrap().unwrap().created_at, T0);
+    assert!(s.dropped(&t).unwrap().is_empty());
 }

@@ -1,5 +1,7 @@
 -- Cumulative counters of every top-level pg_stat_statements entry of the current database,
--- without the query texts (those are fetched only for entries not seen before).
+-- without the query texts (those are fetched only for entries not seen before). Entries of other
+-- users come back with a NULL queryid when OptiDB's user lacks pg_read_all_stats: counted as
+-- hidden.
 SELECT /* optidb */
        s.userid::int8            AS userid,
        s.queryid                 AS queryid,
@@ -10,5 +12,4 @@ SELECT /* optidb */
        s.shared_blks_read        AS shared_blks_read
   FROM pg_stat_statements(false) s
  WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-   AND s.queryid IS NOT NULL
    AND s.toplevel

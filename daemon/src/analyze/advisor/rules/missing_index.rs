@@ -1,0 +1,611 @@
+//! Rule `missing_index` (docs/rules/missing_index.md): a sequential scan of a table large enough
+//! to matter whose filter (or join key) keeps few rows, on columns no index leads with, becomes an
+//! index candidate. Column order: equality columns (most selective first, from pg_stats), then one
+//! range column, then the ORDER BY keys when the query has a LIMIT and the order can be served.
+//! Expressions become expression indexes; a leading-wildcard LIKE/ILIKE becomes a pg_trgm GIN
+//! index (a btree cannot serve it). Candidates go to [`super::composite_index::consolidate`].
+
+use super::{metric_evidence, norm_expr, MIN_TABLE_ROWS};
+use crate::analyze::advisor::count;
+use crate::analyze::advisor::workload::{ScanCtx, Workload};
+use optidb_core::model::{DroppedCandidate, Evidence, QueryId, RecTarget, RecType};
+use std::collections::BTreeSet;
+
+/// The trigram method/opclass as `RecTarget::using` names it.
+pub const TRGM: &str = "gin (gin_trgm_ops)";
+pub const BTREE: &str = "btree";
+
+/// A filter keeping more than this fraction of the table is better served by a seq scan.
+pub const MAX_SELECTIVITY: f64 = 0.2;
+
+/// One query's wish for an index, before workload-wide merging.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexCandidate {
+    pub table: String,
+    pub columns: Vec<String>,
+    /// [`BTREE`] or [`TRGM`].
+    pub using: String,
+    pub query_ids: Vec<QueryId>,
+    pub evidence: Vec<Evidence>,
+    /// Plain-English reasons, one per query.
+    pub why: Vec<String>,
+    /// Evidence came from an analyzed plan (actual rows).
+    pub analyzed: bool,
+}
+
+impl IndexCandidate {
+    pub fn target(&self) -> RecTarget {
+        RecTarget {
+            table: self.table.clone(),
+            columns: self.columns.clone(),
+            using: Some(self.using.clone()),
+        }
+    }
+}
+
+fn dropped(
+    table: &str,
+    columns: Vec<String>,
+    using: &str,
+    q: &str,
+    reason: String,
+) -> DroppedCandidate {
+    DroppedCandidate {
+        rec_type: if columns.len() > 1 {
+            RecType::CompositeIndex
+        } else {
+            RecType::MissingIndex
+        },
+        target: RecTarget {
+            table: table.to_string(),
+            columns,
+            using: Some(using.to_string()),
+        },
+        query_ids: vec![q.to_string()],
+        reason,
+    }
+}
+
+const EQ_OPS: [&str; 3] = ["=", "IN", "IS NULL"];
+const RANGE_OPS: [&str; 5] = ["<", "<=", ">", ">=", "BETWEEN"];
+
+/// A sort key without direction: `created_at DESC` → `created_at`.
+fn sort_column(k: &str) -> String {
+    let mut s = k.trim().to_string();
+    for suffix in [" NULLS FIRST", " NULLS LAST", " DESC", " ASC"] {
+        if let Some(x) = s.strip_suffix(suffix) {
+            s = x.to_string();
+        }
+    }
+    s
+}
+
+/// The existing valid index of `using` on `table` whose first key is `column`, if any.
+fn leading_index(w: &Workload<'_>, table: &str, column: &str, using: &str) -> Option<String> {
+    let method = if using == TRGM { "gin" } else { "btree" };
+    w.indexes(table)
+        .find(|i| {
+            i.valid
+                && i.partial_predicate.is_none()
+                && i.access_method == method
+                && i.columns.first().map(|c| norm_expr(c)) == Some(norm_expr(column))
+                && (using != TRGM || i.definition.contains("trgm"))
+        })
+        .map(|i| i.index_name.clone())
+}
+
+/// How many rows the scan returns and how many the table has, for the selectivity test.
+fn kept_fraction(s: &ScanCtx, table_rows: f64) -> f64 {
+    let out = match (s.act_rows_total, s.removed_total) {
+        (Some(a), Some(r)) if a + r > 0.0 => return a / (a + r),
+        (Some(a), _) => a,
+        _ => s.est_rows,
+    };
+    out / table_rows.max(1.0)
+}
+
+/// Index candidates of every query, and what was considered and dropped.
+pub fn candidates(
+    w: &Workload<'_>,
+    stale: &BTreeSet<String>,
+) -> (Vec<IndexCandidate>, Vec<DroppedCandidate>) {
+    let mut out = Vec::new();
+    let mut drops = Vec::new();
+    for q in &w.queries {
+        let Some(plan) = q.best_plan() else { continue };
+        let qid = q.query.id.as_str();
+        let (scans, joins) = w.walk(plan);
+        let single_table = scans.len() == 1;
+        let mut tables_with_candidate = BTreeSet::new();
+        for s in scans.iter().filter(|s| s.seq) {
+            let own: Vec<_> = s.conds.iter().filter(|c| c.source == "Filter").collect();
+            if own.is_empty() {
+                continue;
+            }
+            let t = &s.table;
+            let rows = w.table_rows(t);
+            let filter_text: Vec<String> = own
+                .iter()
+                .map(|c| format!("{} {}", c.column, c.operator))
+                .collect();
+            let first_col = own[0].column.clone();
+            if s.in_subplan {
+                drops.push(dropped(
+                    t,
+                    vec![first_col],
+                    BTREE,
+                    qid,
+                    format!(
+                    "{} runs inside a correlated subquery (once per outer row): see the rewrite \
+                     recommendation for this query, which also names the index",
+                    s.node_label
+                ),
+                ));
+                continue;
+            }
+            if rows < MIN_TABLE_ROWS {
+                drops.push(dropped(
+                    t,
+                    vec![first_col],
+                    BTREE,
+                    qid,
+                    format!(
+                    "{t} has ~{} rows (< {}): a sequential scan of a table this small is as fast \
+                     as an index and costs no writes",
+                    count(rows),
+                    count(MIN_TABLE_ROWS)
+                ),
+                ));
+                continue;
+            }
+            if stale.contains(t) {
+                drops.push(dropped(
+                    t,
+                    vec![first_col],
+                    BTREE,
+                    qid,
+                    format!(
+                        "the statistics of {t} are stale (see the stats recommendation): index \
+                     advice on it waits until ANALYZE has run, since the plan may change"
+                    ),
+                ));
+                continue;
+            }
+            // Leading-wildcard patterns: trigram GIN, never btree.
+            for lw in &q.text.leading_wildcards {
+                if !own.iter().any(|c| {
+                    norm_expr(&c.column) == norm_expr(&lw.column) && c.operator.ends_with("LIKE")
+                }) {
+                    continue;
+                }
+                if lw.fragment_len.unwrap_or(0) < 3 {
+                    drops.push(dropped(
+                        t,
+                        vec![lw.column.clone()],
+                        super::missing_index::TRGM,
+                        qid,
+                        format!(
+                        "pattern {:?} has no run of 3 or more literal characters: a trigram index \
+                         cannot narrow it",
+                        lw.pattern.as_deref().unwrap_or("?")
+                    ),
+                    ));
+                    continue;
+                }
+                if let Some(ix) = leading_index(w, t, &lw.column, TRGM) {
+                    drops.push(dropped(
+                        t,
+                        vec![lw.column.clone()],
+                        TRGM,
+                        qid,
+                        format!("the trigram index {ix} already covers {}", lw.column),
+                    ));
+                    continue;
+                }
+                out.push(IndexCandidate {
+                    table: t.clone(),
+                    columns: vec![lw.column.clone()],
+                    using: TRGM.into(),
+                    query_ids: vec![qid.to_string()],
+                    evidence: vec![scan_evidence(s, plan.captured_at, rows), metric_evidence(q)],
+                    why: vec![format!(
+                        "{} {} {:?} has a leading wildcard, which no btree index can serve (btree \
+                         needs a fixed prefix); a pg_trgm GIN index can, since the pattern has a \
+                         run of {} literal characters. Today {} reads {}",
+                        lw.column,
+                        lw.operator,
+                        lw.pattern.as_deref().unwrap_or(""),
+                        lw.fragment_len.unwrap_or(0),
+                        s.node_label,
+                        rows_phrase(s, rows)
+                    )],
+                    analyzed: s.act_rows_total.is_some(),
+                });
+                tables_with_candidate.insert(t.clone());
+            }
+            if tables_with_candidate.contains(t) {
+                continue;
+            }
+            let frac = kept_fraction(s, rows);
+            let mut eq: Vec<String> = Vec::new();
+            let mut range: Option<String> = None;
+            for c in &own {
+                if EQ_OPS.contains(&c.operator.as_str()) && !eq.contains(&c.column) {
+                    eq.push(c.column.clone());
+                }
+            }
+            for c in &own {
+                if RANGE_OPS.contains(&c.operator.as_str())
+                    && !eq.contains(&c.column)
+                    && range.is_none()
+                {
+                    range = Some(c.column.clone());
+                }
+            }
+            if eq.is_empty() && range.is_none() {
+                continue;
+            }
+            if frac > MAX_SELECTIVITY {
+                drops.push(dropped(
+                    t,
+                    eq.iter().chain(range.iter()).cloned().collect(),
+                    BTREE,
+                    qid,
+                    format!(
+                    "the filter ({}) keeps {:.0}% of {t}: a sequential scan is the right plan for \
+                     that many rows",
+                    filter_text.join(", "),
+                    frac * 100.0
+                ),
+                ));
+                continue;
+            }
+            // Most selective equality column first.
+            eq.sort_by(|a, b| {
+                let da = w.distinct(t, a).unwrap_or(-1.0);
+                let db = w.distinct(t, b).unwrap_or(-1.0);
+                db.total_cmp(&da)
+            });
+            let mut columns = eq.clone();
+            let sort_keys: Vec<String> = plan
+                .facts
+                .sort_keys
+                .iter()
+                .map(|k| sort_column(k))
+                .collect();
+            let serve_order = q.text.has_limit
+                && single_table
+                && !sort_keys.is_empty()
+                && (range.is_none() || range.as_deref() == sort_keys.first().map(|s| s.as_str()));
+            if let Some(r) = &range {
+                columns.push(r.clone());
+            }
+            if serve_order {
+                for k in &sort_keys {
+                    if !columns.contains(k) {
+                        columns.push(k.clone());
+                    }
+                }
+            }
+            if let Some(ix) = leading_index(w, t, &columns[0], BTREE) {
+                drops.push(dropped(
+                    t,
+                    columns.clone(),
+                    BTREE,
+                    qid,
+                    format!(
+                    "the existing index {ix} already leads with {}; the planner chose {} anyway \
+                     (check the statistics rather than add an index)",
+                    columns[0], s.node_label
+                ),
+                ));
+                continue;
+            }
+            let mut why = format!(
+                "{} reads {} to keep {} (filter: {})",
+                s.node_label,
+                rows_phrase(s, rows),
+                kept_phrase(s),
+                filter_text.join(" AND ")
+            );
+            if columns.len() > 1 {
+                why.push_str(&format!(
+                    "; key order: equality columns first ({}), then {}",
+                    if eq.is_empty() { "none".to_string() } else { eq.join(", ") },
+                    match (&range, serve_order) {
+                        (Some(r), true) => format!("the range and ORDER BY column {r}, so one index scan returns rows in order and stops at the LIMIT"),
+                        (Some(r), false) => format!("the range column {r}"),
+                        (None, _) => "the ORDER BY keys, so the LIMIT stops the index scan early".to_string(),
+                    }
+                ));
+            }
+            let expr = columns.iter().find(|c| c.contains('('));
+            if let Some(e) = expr {
+                why.push_str(&format!(
+                    "; {e} is an expression, so only an expression index on it can serve the filter"
+                ));
+                // A function on an indexed column: say why that index does not help.
+                let inner = e
+                    .split_once('(')
+                    .and_then(|(_, rest)| rest.split([',', ')']).next())
+                    .map(|c| c.trim().to_string());
+                if let Some(ix) =
+                    inner.and_then(|c| leading_index(w, t, &c, BTREE).map(|ix| (c, ix)))
+                {
+                    why.push_str(&format!(
+                        " (the existing index {} on {} cannot serve {e}: a function on an indexed \
+                         column hides it from the index; alternatively rewrite the predicate so {} \
+                         stands alone, e.g. a range instead of date({}) = …)",
+                        ix.1, ix.0, ix.0, ix.0
+                    ));
+                }
+            }
+            out.push(IndexCandidate {
+                table: t.clone(),
+                columns,
+                using: BTREE.into(),
+                query_ids: vec![qid.to_string()],
+                evidence: vec![scan_evidence(s, plan.captured_at, rows), metric_evidence(q)],
+                why: vec![why],
+                analyzed: s.act_rows_total.is_some(),
+            });
+            tables_with_candidate.insert(t.clone());
+        }
+        // Join keys: a big table read whole to join a few rows.
+        for j in joins.iter().filter(|j| j.seq) {
+            let t = &j.table;
+            if tables_with_candidate.contains(t) {
+                continue;
+            }
+            let rows = w.table_rows(t);
+            let other = j.other_act_rows.unwrap_or(j.other_rows);
+            if rows < MIN_TABLE_ROWS || other * 20.0 > rows || stale.contains(t) {
+                continue;
+            }
+            if let Some(ix) = leading_index(w, t, &j.column, BTREE) {
+                drops.push(dropped(
+                    t,
+                    vec![j.column.clone()],
+                    BTREE,
+                    qid,
+                    format!(
+                        "the existing index {ix} already leads with the join key {}",
+                        j.column
+                    ),
+                ));
+                continue;
+            }
+            out.push(IndexCandidate {
+                table: t.clone(),
+                columns: vec![j.column.clone()],
+                using: BTREE.into(),
+                query_ids: vec![qid.to_string()],
+                evidence: vec![
+                    Evidence {
+                        source: "plan".into(),
+                        text: format!(
+                            "{}: {t} (~{} rows) is read by a sequential scan to join {} row(s) on {}",
+                            j.node_label,
+                            count(rows),
+                            count(other),
+                            j.column
+                        ),
+                        captured_at: Some(plan.captured_at),
+                    },
+                    metric_evidence(q),
+                ],
+                why: vec![format!(
+                    "{} reads all ~{} rows of {t} to match {} row(s) from the other side on {}; \
+                     with an index on {} the planner can look those rows up with a nested loop",
+                    j.node_label,
+                    count(rows),
+                    count(other),
+                    j.column,
+                    j.column
+                )],
+                analyzed: j.other_act_rows.is_some(),
+            });
+            tables_with_candidate.insert(t.clone());
+        }
+    }
+    (out, drops)
+}
+
+fn rows_phrase(s: &ScanCtx, rows: f64) -> String {
+    match s.loops {
+        Some(l) if l > 1.0 => format!("~{} rows × {} loops", count(rows), count(l)),
+        _ => format!("all ~{} rows", count(rows)),
+    }
+}
+
+fn kept_phrase(s: &ScanCtx) -> String {
+    match (s.act_rows_total, s.removed_total) {
+        (Some(a), Some(r)) => format!("{} (removed by the filter: {})", count(a), count(r)),
+        _ => format!("an estimated {} row(s)", count(s.est_rows)),
+    }
+}
+
+fn scan_evidence(s: &ScanCtx, captured_at: i64, rows: f64) -> Evidence {
+    let conds: Vec<String> = s
+        .conds
+        .iter()
+        .map(|c| format!("{} {}", c.column, c.operator))
+        .collect();
+    let actual = match (s.act_rows_total, s.removed_total) {
+        (Some(a), Some(r)) => format!(", actual {} rows, {} removed by filter", count(a), count(r)),
+        _ => String::new(),
+    };
+    Evidence {
+        source: "plan".into(),
+        text: format!(
+            "{} (filter: {}): est {} rows{actual}, cost {:.0}; table ~{} rows",
+            s.node_label,
+            conds.join(", "),
+            count(s.est_rows),
+            s.cost,
+            count(rows)
+        ),
+        captured_at: Some(captured_at),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::advisor::testutil::*;
+
+    #[test]
+    fn equality_filter_on_big_table_gives_single_column_candidate() {
+        let fx = Fixture::new()
+            .table("public.accounts", 100_000.0)
+            .query(
+                "q1",
+                "SELECT * FROM accounts WHERE region_code = $1",
+                50,
+                20.0,
+            )
+            .plan("q1", seq_scan("accounts", "(region_code = $1)", 10.0));
+        let (c, _) = fx.index_candidates();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].table, "public.accounts");
+        assert_eq!(c[0].columns, vec!["region_code"]);
+        assert_eq!(c[0].using, BTREE);
+    }
+
+    #[test]
+    fn tiny_tables_and_indexed_columns_and_unselective_filters_get_nothing() {
+        let fx = Fixture::new()
+            .table("public.kinds", 40.0)
+            .query("q1", "SELECT * FROM kinds WHERE label = $1", 500, 0.05)
+            .plan("q1", seq_scan("kinds", "(label = $1)", 1.0));
+        let (c, d) = fx.index_candidates();
+        assert!(c.is_empty());
+        assert!(d[0].reason.contains("rows"), "{d:?}");
+
+        let fx = Fixture::new()
+            .table("public.accounts", 100_000.0)
+            .index(
+                "public.accounts",
+                "accounts_region_idx",
+                &["region_code"],
+                false,
+            )
+            .query(
+                "q1",
+                "SELECT * FROM accounts WHERE region_code = $1",
+                50,
+                20.0,
+            )
+            .plan("q1", seq_scan("accounts", "(region_code = $1)", 10.0));
+        let (c, d) = fx.index_candidates();
+        assert!(c.is_empty());
+        assert!(d[0].reason.contains("accounts_region_idx"));
+
+        let fx = Fixture::new()
+            .table("public.accounts", 100_000.0)
+            .query("q1", "SELECT * FROM accounts WHERE active = $1", 50, 20.0)
+            .plan("q1", seq_scan("accounts", "(active = $1)", 90_000.0));
+        let (c, d) = fx.index_candidates();
+        assert!(c.is_empty());
+        assert!(d[0].reason.contains("sequential scan is the right plan"));
+    }
+
+    #[test]
+    fn equality_then_range_then_order_by_with_limit() {
+        let fx = Fixture::new()
+            .table("public.tickets", 200_000.0)
+            .query(
+                "q1",
+                "SELECT id FROM tickets WHERE opened_at >= $1 AND state = $2 ORDER BY opened_at DESC LIMIT $3",
+                10,
+                30.0,
+            )
+            .plan(
+                "q1",
+                limit_sort(
+                    "opened_at DESC",
+                    seq_scan("tickets", "((opened_at >= $1) AND (state = $2))", 500.0),
+                ),
+            );
+        let (c, _) = fx.index_candidates();
+        assert_eq!(c[0].columns, vec!["state", "opened_at"]);
+    }
+
+    #[test]
+    fn most_selective_equality_first_and_expressions_kept() {
+        let fx = Fixture::new()
+            .table("public.people", 100_000.0)
+            .index("public.people", "people_nick_idx", &["nick"], false)
+            .stats("public.people", "country", 30.0)
+            .stats("public.people", "city", 3000.0)
+            .query(
+                "q1",
+                "SELECT * FROM people WHERE country = $1 AND city = $2",
+                10,
+                30.0,
+            )
+            .plan(
+                "q1",
+                seq_scan("people", "((country = $1) AND (city = $2))", 5.0),
+            )
+            .query(
+                "q2",
+                "SELECT * FROM people WHERE lower(nick) = 'x'",
+                10,
+                30.0,
+            )
+            .plan(
+                "q2",
+                seq_scan("people", "(lower((nick)::text) = 'x'::text)", 1.0),
+            );
+        let (c, _) = fx.index_candidates();
+        assert_eq!(c[0].columns, vec!["city", "country"]);
+        assert!(c[1].why[0].contains("people_nick_idx"), "{:?}", c[1].why);
+        assert_eq!(c[1].columns, vec!["lower(nick)"]);
+    }
+
+    #[test]
+    fn leading_wildcard_becomes_trigram_gin() {
+        let fx = Fixture::new()
+            .table("public.docs", 80_000.0)
+            .query_with_sample(
+                "q1",
+                "SELECT id FROM docs WHERE title LIKE $1",
+                "SELECT id FROM docs WHERE title LIKE '%report%'",
+                20,
+                15.0,
+            )
+            .plan("q1", seq_scan("docs", "(title ~~ '%report%'::text)", 8.0));
+        let (c, _) = fx.index_candidates();
+        assert_eq!(c[0].using, TRGM);
+        assert_eq!(c[0].columns, vec!["title"]);
+        assert!(c[0].why[0].contains("btree"));
+    }
+
+    #[test]
+    fn join_key_of_a_big_table_joined_to_few_rows() {
+        let fx = Fixture::new()
+            .table("public.parents", 100_000.0)
+            .table("public.children", 500_000.0)
+            .query("q1", "SELECT * FROM parents p JOIN children c ON c.parent_id = p.id WHERE p.id = ANY($1)", 10, 50.0)
+            .plan("q1", hash_join("(c.parent_id = p.id)", seq_scan_alias("children", "c", None, 500_000.0), index_scan("parents", "p", "parents_pkey", "(id = ANY ($1))", 3.0)));
+        let (c, _) = fx.index_candidates();
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(c[0].table, "public.children");
+        assert_eq!(c[0].columns, vec!["parent_id"]);
+    }
+
+    #[test]
+    fn stale_tables_wait_for_analyze() {
+        let fx = Fixture::new()
+            .table("public.logs", 100_000.0)
+            .query("q1", "SELECT * FROM logs WHERE level = $1", 10, 30.0)
+            .plan("q1", seq_scan("logs", "(level = $1)", 3.0));
+        let w_input = fx.input();
+        let w = Workload::new(&w_input);
+        let stale: BTreeSet<String> = ["public.logs".to_string()].into();
+        let (c, d) = candidates(&w, &stale);
+        assert!(c.is_empty());
+        assert!(d[0].reason.contains("stale"));
+    }
+}

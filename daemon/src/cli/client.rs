@@ -1,0 +1,391 @@
+//! `optidb scan | bottlenecks | query | simulate | ask`: every dashboard answer on the command
+//! line. These talk to a running daemon over its JSON API (docs/api.md): human tables by
+//! default, `--json` for machines, exit codes that mean something (see [`super::exit`]).
+
+use super::exit;
+use serde_json::{json, Value};
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+/// Where the daemon is and how to talk to it (shared by every client command).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DaemonConn {
+    /// The daemon's address.
+    #[arg(
+        long,
+        env = "OPTIDB_DAEMON",
+        default_value = "http://127.0.0.1:7070",
+        global = true
+    )]
+    pub daemon: String,
+    /// Bearer token, when the daemon requires one.
+    #[arg(long, env = "OPTIDB_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// Print the daemon's JSON answer instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// A client command.
+#[derive(Debug, clap::Subcommand)]
+pub enum ClientCommand {
+    /// Scan the target now and print what the scan found.
+    Scan,
+    /// The queries that hurt most, with their top recommendation.
+    Bottlenecks {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Everything known about one query: metrics, plan facts, recommendations, simulations.
+    Query {
+        /// Query id (16 hex digits; `optidb fingerprint` computes it from SQL).
+        id: String,
+    },
+    /// Prove a recommendation's gain before touching the database.
+    Simulate {
+        /// Query id.
+        query_id: String,
+        /// Recommendation id (default: the query's top index recommendation).
+        #[arg(long = "rec")]
+        rec_id: Option<String>,
+        /// Or an explicit CREATE INDEX statement.
+        #[arg(long, conflicts_with = "rec_id")]
+        ddl: Option<String>,
+        /// `hypopg` (hypothetical index) or `real` (sandbox targets only).
+        #[arg(long, default_value = "hypopg")]
+        mode: String,
+    },
+    /// Ask a question about the workload ("why is query X slow", "what index should I add").
+    Ask {
+        question: String,
+        /// The query the question is about.
+        #[arg(long = "query")]
+        query_id: Option<String>,
+    },
+}
+
+/// A daemon answer that is not a success, turned into a message and an exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(3)))
+        .timeout_global(Some(Duration::from_secs(300)))
+        .build()
+        .into()
+}
+
+fn call(
+    conn: &DaemonConn,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, Failure> {
+    let url = format!("{}{}", conn.daemon.trim_end_matches('/'), path);
+    let agent = agent();
+    let auth = conn.token.as_ref().map(|t| format!("Bearer {t}"));
+    let result = match (method, body) {
+        ("GET", _) => {
+            let mut req = agent.get(&url);
+            if let Some(a) = &auth {
+                req = req.header("authorization", a);
+            }
+            req.call()
+        }
+        (_, Some(b)) => {
+            let mut req = agent.post(&url).header("content-type", "application/json");
+            if let Some(a) = &auth {
+                req = req.header("authorization", a);
+            }
+            req.send(b.to_string())
+        }
+        (_, None) => {
+            let mut req = agent.post(&url);
+            if let Some(a) = &auth {
+                req = req.header("authorization", a);
+            }
+            req.send_empty()
+        }
+    };
+    let mut resp = result.map_err(|e| Failure {
+        code: exit::UNAVAILABLE,
+        message: format!(
+            "cannot reach the OptiDB daemon at {}: {e} (start it with `optidb daemon --db …`, or pass --daemon URL)",
+            conn.daemon
+        ),
+    })?;
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    if status < 400 {
+        return Ok(value);
+    }
+    let message = match (
+        value["error"].as_str(),
+        value["why"].as_str(),
+        value["hint"].as_str(),
+    ) {
+        (Some(e), why, hint) => {
+            let mut m = e.to_string();
+            if let Some(w) = why {
+                m.push_str(": ");
+                m.push_str(w);
+            }
+            if let Some(h) = hint.filter(|h| !h.is_empty()) {
+                m.push_str(" — ");
+                m.push_str(h);
+            }
+            m
+        }
+        _ => format!("the daemon answered {status}: {value}"),
+    };
+    let code = match status {
+        401 | 403 => exit::USAGE,
+        400..=499 => exit::USAGE,
+        _ => exit::UNAVAILABLE,
+    };
+    Err(Failure { code, message })
+}
+
+/// Runs a client command; returns the process exit code.
+pub fn run(conn: &DaemonConn, cmd: &ClientCommand) -> anyhow::Result<u8> {
+    let result = match cmd {
+        ClientCommand::Scan => scan(conn),
+        ClientCommand::Bottlenecks { limit } => {
+            call(conn, "GET", &format!("/bottlenecks?limit={limit}"), None)
+                .map(|v| (v.clone(), render_bottlenecks(&v)))
+        }
+        ClientCommand::Query { id } => call(conn, "GET", &format!("/queries/{id}"), None)
+            .map(|v| (v.clone(), render_query(&v))),
+        ClientCommand::Simulate {
+            query_id,
+            rec_id,
+            ddl,
+            mode,
+        } => {
+            let mut body = json!({"query_id": query_id, "mode": mode});
+            if let Some(r) = rec_id {
+                body["rec_id"] = json!(r);
+            }
+            if let Some(d) = ddl {
+                body["ddl"] = json!(d);
+            }
+            call(conn, "POST", "/simulate", Some(body)).map(|v| (v.clone(), render_simulation(&v)))
+        }
+        ClientCommand::Ask { question, query_id } => {
+            let mut body = json!({ "question": question });
+            if let Some(q) = query_id {
+                body["query_id"] = json!(q);
+            }
+            call(conn, "POST", "/chat", Some(body)).map(|v| (v.clone(), render_answer(&v)))
+        }
+    };
+    match result {
+        Ok((value, human)) => {
+            let text = if conn.json {
+                serde_json::to_string_pretty(&value)?
+            } else {
+                human
+            };
+            super::print_line(text.trim_end())?;
+            Ok(exit::OK)
+        }
+        Err(f) => {
+            eprintln!("optidb: {}", f.message);
+            Ok(f.code)
+        }
+    }
+}
+
+/// POST /scan with a progress indicator on a terminal (the call returns when the scan is done).
+fn scan(conn: &DaemonConn) -> Result<(Value, String), Failure> {
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spinner = (std::io::stderr().is_terminal() && !conn.json).then(|| {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+            let t0 = std::time::Instant::now();
+            let mut i = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                eprint!(
+                    "\r{} scanning… {:.1} s",
+                    frames[i % frames.len()],
+                    t0.elapsed().as_secs_f64()
+                );
+                let _ = std::io::stderr().flush();
+                i += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            eprint!("\r\x1b[2K");
+        })
+    });
+    let r = call(conn, "POST", "/scan", None);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(h) = spinner {
+        let _ = h.join();
+    }
+    r.map(|v| {
+        let mut s = format!(
+            "scan done in {:.0} ms: {} statements seen, {} queries stored, {} plans captured ({} plan errors), {} tables, {} indexes",
+            v["duration_ms"].as_f64().unwrap_or(0.0),
+            v["statements_seen"],
+            v["queries_stored"],
+            v["plans_captured"],
+            v["plan_errors"],
+            v["tables"],
+            v["indexes"]
+        );
+        if let Some(n) = v["recommendations"].as_u64() {
+            s.push_str(&format!(", {n} recommendations"));
+        }
+        for w in v["warnings"].as_array().into_iter().flatten() {
+            s.push_str(&format!("\nwarning: {}", w.as_str().unwrap_or_default()));
+        }
+        (v.clone(), s)
+    })
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= n {
+        flat
+    } else {
+        flat.chars().take(n.saturating_sub(1)).collect::<String>() + "…"
+    }
+}
+
+fn render_bottlenecks(v: &Value) -> String {
+    let rows = v.as_array().cloned().unwrap_or_default();
+    if rows.is_empty() {
+        return "no bottlenecks stored yet: run `optidb scan`".into();
+    }
+    let mut out = format!(
+        "{:<16}  {:>9} {:>8} {:>11}  {:<5}  {}\n",
+        "query id", "mean ms", "calls", "total ms", "conf", "query / reason / fix"
+    );
+    for r in rows {
+        let conf = r["confidence"]
+            .as_f64()
+            .map(|c| format!("{c:.2}"))
+            .unwrap_or_else(|| "-".into());
+        out.push_str(&format!(
+            "{:<16}  {:>9.2} {:>8} {:>11.1}  {:<5}  {}\n",
+            r["query_id"].as_str().unwrap_or(""),
+            r["mean_ms"].as_f64().unwrap_or(0.0),
+            r["calls"],
+            r["total_ms"].as_f64().unwrap_or(0.0),
+            conf,
+            truncate(r["query"].as_str().unwrap_or(""), 70)
+        ));
+        out.push_str(&format!(
+            "{:<16}  {:>42}  why: {}\n",
+            "",
+            "",
+            truncate(r["reason"].as_str().unwrap_or(""), 100)
+        ));
+        if let Some(ddl) = r["ddl"].as_str() {
+            out.push_str(&format!("{:<16}  {:>42}  fix: {}\n", "", "", ddl));
+        }
+    }
+    out
+}
+
+fn render_query(v: &Value) -> String {
+    let q = &v["query"];
+    let mut out = format!(
+        "query {}\n  {}\n",
+        q["id"].as_str().unwrap_or(""),
+        q["norm_sql"].as_str().unwrap_or("")
+    );
+    if let Some(m) = v["metrics"].as_array().and_then(|m| m.last()) {
+        out.push_str(&format!(
+            "metrics: {:.2} ms mean × {} calls = {:.1} ms (captured {})\n",
+            m["mean_ms"].as_f64().unwrap_or(0.0),
+            m["calls"],
+            m["total_ms"].as_f64().unwrap_or(0.0),
+            m["captured_at"]
+        ));
+    }
+    for p in v["plans"].as_array().into_iter().flatten() {
+        let f = &p["facts"];
+        out.push_str(&format!(
+            "plan ({}): nodes {}; seq scan: {}; est rows {}; cost {}\n",
+            p["kind"].as_str().unwrap_or(""),
+            f["node_types"]
+                .as_array()
+                .map(|a| a
+                    .iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" > "))
+                .unwrap_or_default(),
+            f["had_seq_scan"],
+            f["est_rows"],
+            f["total_cost"]
+        ));
+    }
+    for r in v["recommendations"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "recommendation [{}] {} (confidence {:.2}, id {})\n  {}\n  risk: {}\n  {}\n",
+            r["type"].as_str().unwrap_or(""),
+            r["target"]["table"].as_str().unwrap_or(""),
+            r["confidence"].as_f64().unwrap_or(0.0),
+            r["rec_id"].as_str().unwrap_or(""),
+            r["ddl"].as_str().unwrap_or(""),
+            r["risk"].as_str().unwrap_or(""),
+            r["rationale"].as_str().unwrap_or("")
+        ));
+    }
+    for s in v["simulations"].as_array().into_iter().flatten() {
+        out.push_str(&render_simulation(s));
+    }
+    for e in v["plan_errors"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "plan error: {}\n",
+            e["error"].as_str().unwrap_or("")
+        ));
+    }
+    out
+}
+
+fn render_simulation(s: &Value) -> String {
+    let changes = s["plan_changes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default();
+    format!(
+        "simulation ({}): {:.2} ms → {:.2} ms{} ({:.0}% better); cost {:.1} → {:.1}; index used: {}{}\n",
+        s["mode"].as_str().unwrap_or(""),
+        s["before_ms"].as_f64().unwrap_or(0.0),
+        s["after_ms"].as_f64().unwrap_or(0.0),
+        if s["after_is_estimate"].as_bool().unwrap_or(false) { " (estimate)" } else { "" },
+        s["improvement_pct"].as_f64().unwrap_or(0.0),
+        s["before_cost"].as_f64().unwrap_or(0.0),
+        s["after_cost"].as_f64().unwrap_or(0.0),
+        s["index_used"],
+        if changes.is_empty() { String::new() } else { format!("\n  {changes}") }
+    )
+}
+
+fn render_answer(v: &Value) -> String {
+    let mut out = v["answer"].as_str().unwrap_or("").to_string();
+    out.push('\n');
+    for c in v["citations"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  [{}] {}\n",
+            c["source"].as_str().unwrap_or(""),
+            c["text"].as_str().unwrap_or("")
+        ));
+    }
+    out
+}

@@ -1,0 +1,117 @@
+//! Security by default: the daemon listens on 127.0.0.1; on any other address it refuses to start
+//! without a bearer token (OPTIDB_TOKEN), and then every request must carry it — as
+//! `Authorization: Bearer …`, or as the cookie a browser gets from `/login?token=…`.
+
+use super::error::ApiError;
+use crate::daemon::AppState;
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use std::sync::Arc;
+
+pub const COOKIE: &str = "optidb_token";
+
+/// Constant-time comparison (no early exit on the first differing byte).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn presented(req: &Request) -> Option<String> {
+    let h = req.headers();
+    if let Some(b) = h
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        return Some(b.trim().to_string());
+    }
+    h.get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| {
+            c.trim()
+                .strip_prefix(&format!("{COOKIE}="))
+                .map(str::to_string)
+        })
+        .next()
+}
+
+/// Middleware: with a token configured, requests without it get 401 (static assets and the
+/// login page excepted).
+pub async fn require_token(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = state.token.as_deref() else {
+        return next.run(req).await;
+    };
+    let path = req.uri().path();
+    if path.starts_with("/static/") || path == "/login" {
+        return next.run(req).await;
+    }
+    match presented(&req) {
+        Some(t) if same(t.as_bytes(), token.as_bytes()) => next.run(req).await,
+        _ => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "token required",
+            "this daemon requires a bearer token",
+            "send Authorization: Bearer $OPTIDB_TOKEN (the CLI reads OPTIDB_TOKEN), or open /login?token=… in a browser",
+        )
+        .into_response(),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct LoginParams {
+    pub token: Option<String>,
+}
+
+/// `GET /login?token=…`: sets the token cookie for the dashboard and goes to it.
+pub async fn login(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Query(p): axum::extract::Query<LoginParams>,
+) -> Response {
+    match (state.token.as_deref(), p.token) {
+        (Some(expected), Some(given)) if same(expected.as_bytes(), given.as_bytes()) => {
+            let cookie = format!("{COOKIE}={given}; HttpOnly; SameSite=Strict; Path=/");
+            ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+        }
+        (None, _) => Redirect::to("/").into_response(),
+        _ => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "wrong token",
+            "the token does not match",
+            "use the value of OPTIDB_TOKEN the daemon was started with",
+        )
+        .into_response(),
+    }
+}
+
+/// Refuses to serve beyond loopback without a token.
+pub fn check_listen(addr: std::net::SocketAddr, token: Option<&str>) -> anyhow::Result<()> {
+    if !addr.ip().is_loopback() && token.is_none_or(|t| t.trim().is_empty()) {
+        anyhow::bail!(
+            "refusing to listen on {addr} without a token: anyone who can reach it could read your queries. \
+             Set OPTIDB_TOKEN (or --token) to a long random value, or listen on 127.0.0.1"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_needs_no_token_other_addresses_do() {
+        assert!(check_listen("127.0.0.1:7070".parse().unwrap(), None).is_ok());
+        assert!(check_listen("[::1]:7070".parse().unwrap(), None).is_ok());
+        assert!(check_listen("0.0.0.0:7070".parse().unwrap(), None).is_err());
+        assert!(check_listen("0.0.0.0:7070".parse().unwrap(), Some("  ")).is_err());
+        assert!(check_listen("0.0.0.0:7070".parse().unwrap(), Some("s3cret-token")).is_ok());
+        assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
+    }
+}

@@ -1,0 +1,201 @@
+//! `POST /simulate`: before/after of an index on one stored query (hypopg what-if, or a real
+//! build rolled back on a sandbox). Thin: looks the query up in the store, runs the simulator on
+//! its own connections, stores the [`Simulation`] and answers it.
+
+use super::error::ApiError;
+use crate::analyze::plan_facts::TableSizes;
+use crate::daemon::AppState;
+use crate::simulate::{Mode, SimError, SimRequest};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use optidb_core::model::Simulation;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The request body.
+#[derive(Debug, Deserialize)]
+pub struct SimulateBody {
+    pub query_id: String,
+    /// A stored recommendation to simulate (needs recommendations in the store).
+    #[serde(default)]
+    pub rec_id: Option<String>,
+    /// Exactly one CREATE INDEX (used when given; required while recommendations are not stored).
+    #[serde(default)]
+    pub ddl: Option<String>,
+    /// `hypopg` (default) or `real` (sandboxes only).
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+/// `POST /simulate`.
+pub async fn simulate(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<SimulateBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Simulation>, ApiError> {
+    let Json(body) = body.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad request body",
+            e.body_text(),
+            r#"send JSON: {"query_id": "…", "ddl": "CREATE INDEX …", "mode": "hypopg"}"#,
+        )
+    })?;
+    run_simulation(
+        &state,
+        &body.query_id,
+        body.rec_id.as_deref(),
+        body.ddl.as_deref(),
+        body.mode.as_deref(),
+    )
+    .await
+    .map(Json)
+}
+
+/// Runs one simulation and stores it: what `POST /simulate` and the dashboard's "Run
+/// simulation" both call. `ddl` wins over `rec_id`; `mode` defaults to hypopg.
+pub async fn run_simulation(
+    state: &Arc<AppState>,
+    query_id: &str,
+    rec_id: Option<&str>,
+    ddl: Option<&str>,
+    mode: Option<&str>,
+) -> Result<Simulation, ApiError> {
+    let mode_text = mode.unwrap_or("hypopg");
+    let mode = Mode::parse(mode_text).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad mode",
+            format!("{mode_text:?} is not a simulation mode"),
+            "use \"hypopg\" (hypothetical index, nothing is written) or \"real\" (sandboxes only)",
+        )
+    })?;
+    let id = query_id.to_string();
+    if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad query id",
+            format!("{id:?} is not a query id (16 hex digits)"),
+            "take ids from GET /bottlenecks or compute one with `optidb fingerprint`",
+        ));
+    }
+    let ddl =
+        match (
+            ddl.map(str::to_string).filter(|d| !d.trim().is_empty()),
+            rec_id,
+        ) {
+            (Some(ddl), _) => ddl,
+            (None, Some(rec_id)) => recommended_ddl(state, rec_id, &id).await?,
+            (None, None) => return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "no index to simulate",
+                "the request has neither \"rec_id\" nor \"ddl\"",
+                "pass a recommendation's rec_id (GET /bottlenecks) or \"ddl\": one CREATE INDEX",
+            )),
+        };
+
+    let store = state.store.clone();
+    let target = state.target_id.clone();
+    let qid = id.clone();
+    let (query, mean_ms, tables) = tokio::task::spawn_blocking(move || {
+        let q = store.query(&target, &qid)?;
+        let m = store.latest_metric(&target, &qid)?;
+        let schema = store.schema(&target)?;
+        Ok::<_, crate::store::StoreError>((q, m, schema))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map(|(q, m, schema)| {
+        let mean = m.map(|m| {
+            m.interval
+                .filter(|i| i.calls > 0)
+                .map(|i| i.mean_ms)
+                .unwrap_or(m.mean_ms)
+        });
+        let tables = schema
+            .map(|s| TableSizes::from_tables(&s.tables))
+            .unwrap_or_default();
+        (q, mean, tables)
+    })
+    .map_err(ApiError::internal)?;
+    let Some(query) = query else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown query",
+            "no stored query has that id",
+            "scan first (POST /scan), or check the id with `optidb fingerprint`",
+        ));
+    };
+
+    let req = SimRequest {
+        target: state.target_id.as_str(),
+        query: &query,
+        mean_ms,
+        rec_id: rec_id.unwrap_or(""),
+        ddl: &ddl,
+        mode,
+        target_is_sandbox: state.sim.is_sandbox,
+        tables: &tables,
+    };
+    let sim = state.sim.simulate(&req).await.map_err(sim_error)?;
+
+    let store = state.store.clone();
+    let target = state.target_id.clone();
+    let stored = sim.clone();
+    tokio::task::spawn_blocking(move || store.put_simulation(&target, &stored))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok(sim)
+}
+
+/// The DDL of a stored recommendation that serves the query.
+async fn recommended_ddl(
+    state: &Arc<AppState>,
+    rec_id: &str,
+    query_id: &str,
+) -> Result<String, ApiError> {
+    let store = state.store.clone();
+    let target = state.target_id.clone();
+    let rid = rec_id.to_string();
+    let rec = tokio::task::spawn_blocking(move || store.recommendation(&target, &rid))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let Some(rec) = rec else {
+        return Err(ApiError::not_found(
+            "recommendation",
+            rec_id,
+            "take rec_id from GET /bottlenecks (after a scan), or pass \"ddl\"",
+        ));
+    };
+    if !rec.query_ids.is_empty() && !rec.query_ids.iter().any(|q| q == query_id) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "recommendation is for other queries",
+            format!("recommendation {rec_id:?} does not serve query {query_id:?}"),
+            "pass the query_id the recommendation lists, or pass \"ddl\"",
+        ));
+    }
+    Ok(rec.ddl)
+}
+
+/// A simulator failure as an API error: 4xx for the request, 429 for the rate limit, 503 for
+/// the database.
+pub fn sim_error(e: SimError) -> ApiError {
+    let (status, error) = match &e {
+        SimError::BadDdl(_) => (StatusCode::BAD_REQUEST, "bad DDL"),
+        SimError::BadStatement(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cannot simulate this query",
+        ),
+        SimError::Planner(_) => (StatusCode::UNPROCESSABLE_ENTITY, "planning failed"),
+        SimError::Refused(_) => (StatusCode::FORBIDDEN, "real mode refused"),
+        SimError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate limited"),
+        SimError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "simulator busy"),
+        SimError::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "simulation timed out"),
+        SimError::NoHypopg => (StatusCode::SERVICE_UNAVAILABLE, "hypopg missing"),
+        SimError::Db(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    };
+    ApiError::new(status, error, e.to_string(), e.hint())
+}

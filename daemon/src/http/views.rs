@@ -1,0 +1,207 @@
+//! Assembles what the API answers from stored facts: bottleneck rows for the list (and the
+//! dashboard, and the CLI) and lookup entries for the language server. One place, so every
+//! surface shows the same numbers.
+
+use crate::store::{Store, StoreError, TargetId};
+use optidb_core::model::{
+    LookupEntry, LookupRec, LookupSimulation, Metric, Plan, PlanKind, Query, QueryId,
+    Recommendation,
+};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// One row of `GET /bottlenecks`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bottleneck {
+    pub query_id: QueryId,
+    pub fingerprint: String,
+    /// Normalized text.
+    pub query: String,
+    pub mean_ms: f64,
+    pub calls: i64,
+    pub total_ms: f64,
+    /// Interval figures since the previous scan, when there was one.
+    pub interval_mean_ms: Option<f64>,
+    pub interval_calls: Option<i64>,
+    /// Why it is here, in a sentence.
+    pub reason: String,
+    /// The top recommendation's DDL, id and confidence (also in `recommendations`).
+    pub ddl: Option<String>,
+    pub rec_id: Option<String>,
+    pub confidence: Option<f64>,
+    pub had_seq_scan: bool,
+    pub recommendations: Vec<Recommendation>,
+    pub captured_at: i64,
+}
+
+/// Recommendations by the queries they serve, best score first for each query.
+fn recs_by_query(recs: &[Recommendation]) -> HashMap<&str, Vec<&Recommendation>> {
+    let mut by: HashMap<&str, Vec<&Recommendation>> = HashMap::new();
+    for r in recs {
+        for q in &r.query_ids {
+            by.entry(q.as_str()).or_default().push(r);
+        }
+    }
+    for v in by.values_mut() {
+        v.sort_by(|a, b| {
+            b.confidence
+                .total_cmp(&a.confidence)
+                .then(b.score.total_cmp(&a.score))
+        });
+    }
+    by
+}
+
+/// The plan evidence is best read from: the analyzed plan when there is one, else generic.
+fn best_plan(plans: &[Plan]) -> Option<&Plan> {
+    plans
+        .iter()
+        .rev()
+        .find(|p| p.kind == PlanKind::Analyzed)
+        .or_else(|| plans.last())
+}
+
+fn reason(metric: &Metric, plan: Option<&Plan>, top: Option<&&Recommendation>) -> String {
+    if let Some(r) = top {
+        let first = r.rationale.split(". ").next().unwrap_or(&r.rationale);
+        return first.trim_end_matches('.').to_string() + ".";
+    }
+    if let Some(seq) = plan.and_then(|p| p.facts.seq_scans.first()) {
+        return format!(
+            "Seq Scan on {} (≈{:.0} rows) at {:.1} ms × {} calls.",
+            seq.table,
+            seq.table_rows_est.unwrap_or(seq.est_rows),
+            metric.mean_ms,
+            metric.calls
+        );
+    }
+    format!(
+        "{:.1} ms × {} calls = {:.0} ms in all.",
+        metric.mean_ms, metric.calls, metric.total_ms
+    )
+}
+
+/// The stored queries of the latest scan with the most total time, with their recommendations.
+pub fn bottlenecks(
+    store: &Store,
+    target: &TargetId,
+    limit: usize,
+) -> Result<Vec<Bottleneck>, StoreError> {
+    let recs = store.recommendations(target)?;
+    let by_query = recs_by_query(&recs);
+    let mut rows = Vec::new();
+    for id in store.query_ids_in_latest_scan(target)? {
+        let (Some(q), Some(m)) = (store.query(target, &id)?, store.latest_metric(target, &id)?)
+        else {
+            continue;
+        };
+        let plans = store.plans(target, &id, 4)?;
+        rows.push(row(&q, &m, best_plan(&plans), by_query.get(id.as_str())));
+    }
+    rows.sort_by(|a, b| {
+        b.total_ms
+            .total_cmp(&a.total_ms)
+            .then(a.query_id.cmp(&b.query_id))
+    });
+    rows.truncate(limit);
+    Ok(rows)
+}
+
+fn row(
+    q: &Query,
+    m: &Metric,
+    plan: Option<&Plan>,
+    recs: Option<&Vec<&Recommendation>>,
+) -> Bottleneck {
+    let top = recs.and_then(|r| r.first());
+    Bottleneck {
+        query_id: q.id.clone(),
+        fingerprint: q.fingerprint.clone(),
+        query: q.norm_sql.clone(),
+        mean_ms: m.mean_ms,
+        calls: m.calls,
+        total_ms: m.total_ms,
+        interval_mean_ms: m
+            .interval
+            .as_ref()
+            .filter(|i| i.calls > 0)
+            .map(|i| i.mean_ms),
+        interval_calls: m.interval.as_ref().map(|i| i.calls),
+        reason: reason(m, plan, top),
+        ddl: top.map(|r| r.ddl.clone()),
+        rec_id: top.map(|r| r.rec_id.clone()),
+        confidence: top.map(|r| r.confidence),
+        had_seq_scan: plan.is_some_and(|p| p.facts.had_seq_scan),
+        recommendations: recs
+            .map(|r| r.iter().map(|x| (*x).clone()).collect())
+            .unwrap_or_default(),
+        captured_at: m.captured_at,
+    }
+}
+
+/// What the store knows of each fingerprint (unknown ones are absent).
+pub fn lookup(
+    store: &Store,
+    target: &TargetId,
+    fingerprints: &[QueryId],
+) -> Result<Vec<LookupEntry>, StoreError> {
+    let recs = store.recommendations(target)?;
+    let by_query = recs_by_query(&recs);
+    let mut out = Vec::new();
+    for fp in fingerprints {
+        let (Some(_), Some(m)) = (store.query(target, fp)?, store.latest_metric(target, fp)?)
+        else {
+            continue;
+        };
+        let plans = store.plans(target, fp, 4)?;
+        let plan = best_plan(&plans);
+        let mean_ms = m
+            .interval
+            .as_ref()
+            .filter(|i| i.calls > 0)
+            .map(|i| i.mean_ms)
+            .unwrap_or(m.mean_ms);
+        let last_simulation = store
+            .simulations(target, fp, 1)?
+            .pop()
+            .map(|s| LookupSimulation {
+                rec_id: s.rec_id,
+                mode: s.mode,
+                before_ms: s.before_ms,
+                after_ms: s.after_ms,
+                after_is_estimate: s.after_is_estimate,
+                improvement_pct: s.improvement_pct,
+                plan_changes: s.plan_changes,
+                ran_at: s.ran_at,
+            });
+        out.push(LookupEntry {
+            query_id: fp.clone(),
+            mean_ms,
+            calls: m.calls,
+            total_ms: m.total_ms,
+            had_seq_scan: plan.is_some_and(|p| p.facts.had_seq_scan),
+            seq_scan_tables: plan
+                .map(|p| p.facts.seq_scans.iter().map(|s| s.table.clone()).collect())
+                .unwrap_or_default(),
+            recommendations: by_query
+                .get(fp.as_str())
+                .map(|v| {
+                    v.iter()
+                        .map(|r| LookupRec {
+                            rec_id: r.rec_id.clone(),
+                            rec_type: r.rec_type.as_str().to_string(),
+                            ddl: r.ddl.clone(),
+                            rationale: r.rationale.clone(),
+                            confidence: r.confidence,
+                            risk: r.risk.clone(),
+                            verification: r.verification.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            last_simulation,
+            tags: Vec::new(),
+        });
+    }
+    Ok(out)
+}

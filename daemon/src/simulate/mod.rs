@@ -1,0 +1,502 @@
+//! The simulator: proves (or disproves) a recommendation's gain before anything touches the
+//! database. hypopg mode plans a query with and without a hypothetical index ([`whatif`]); real
+//! mode (sandboxes only) builds the index inside a transaction that is rolled back. Safety
+//! rails: a cap on concurrent simulations, a per-minute rate limit per target, statement_timeout
+//! on every step, and no hypothetical state left behind. [`simulate_workload`] judges a set of
+//! indexes on every query they affect, weighted by calls.
+
+pub mod ddl;
+pub mod error;
+pub mod labels;
+pub mod pool;
+pub mod whatif;
+
+pub use error::SimError;
+pub use whatif::{whatif, Stmt, WhatIf};
+
+use crate::analyze::plan_facts::TableSizes;
+use crate::collect::now_ms;
+use crate::collect::session::MARKER;
+use optidb_core::model::{Query, Simulation};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio_postgres::Client;
+
+/// How a simulation is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Hypothetical indexes (hypopg): nothing is written; `after_ms` is an estimate.
+    Hypopg,
+    /// The index is built for real inside a transaction that is rolled back (sandboxes only).
+    Real,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Hypopg => "hypopg",
+            Mode::Real => "real",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "hypopg" => Some(Mode::Hypopg),
+            "real" => Some(Mode::Real),
+            _ => None,
+        }
+    }
+}
+
+/// The simulator's limits.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Simulations running at once (others wait up to `queue_wait`).
+    pub max_concurrent: usize,
+    /// Simulations allowed per target per minute (a token bucket refilled continuously).
+    pub per_minute: u32,
+    /// statement_timeout of every step.
+    pub step_timeout: Duration,
+    /// How long a simulation waits for a free slot before giving up with [`SimError::Busy`].
+    pub queue_wait: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            max_concurrent: 2,
+            per_minute: 60,
+            step_timeout: Duration::from_secs(5),
+            queue_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One simulation request.
+#[derive(Debug, Clone)]
+pub struct SimRequest<'a> {
+    /// The rate-limit key (the target id).
+    pub target: &'a str,
+    pub query: &'a Query,
+    /// The latest measured mean (pg_stat_statements), if any.
+    pub mean_ms: Option<f64>,
+    /// The recommendation simulated (empty when the caller gave DDL directly).
+    pub rec_id: &'a str,
+    /// Exactly one CREATE INDEX.
+    pub ddl: &'a str,
+    pub mode: Mode,
+    /// Whether the target is marked as a sandbox (`--sandbox`): real mode needs it.
+    pub target_is_sandbox: bool,
+    /// To qualify relation names in labels (may be empty).
+    pub tables: &'a TableSizes,
+}
+
+/// The simulator: limits plus the simulation itself. Share one per daemon.
+pub struct Simulator {
+    cfg: SimConfig,
+    slots: Semaphore,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Simulator {
+    pub fn new(cfg: SimConfig) -> Self {
+        Simulator {
+            slots: Semaphore::new(cfg.max_concurrent.max(1)),
+            cfg,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.cfg
+    }
+
+    /// Takes one token of `target`'s per-minute budget, or says the limit is reached.
+    pub fn take_token(&self, target: &str) -> Result<(), SimError> {
+        let cap = f64::from(self.cfg.per_minute.max(1));
+        let now = Instant::now();
+        let mut m = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let b = m.entry(target.to_string()).or_insert(Bucket {
+            tokens: cap,
+            at: now,
+        });
+        let refill = now.duration_since(b.at).as_secs_f64() * cap / 60.0;
+        b.tokens = (b.tokens + refill).min(cap);
+        b.at = now;
+        if b.tokens < 1.0 {
+            return Err(SimError::RateLimited(self.cfg.per_minute));
+        }
+        b.tokens -= 1.0;
+        Ok(())
+    }
+
+    /// Waits for a free slot (at most `queue_wait`).
+    pub async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, SimError> {
+        match tokio::time::timeout(self.cfg.queue_wait, self.slots.acquire()).await {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(SimError::Busy(self.cfg.max_concurrent)),
+        }
+    }
+
+    /// Rate limit, slot, then [`Simulator::run`] on `client` (which must be used by nobody
+    /// else meanwhile). `client` is a read-only session for hypopg mode; real mode needs a
+    /// writable session to a sandbox.
+    pub async fn simulate(
+        &self,
+        client: &Client,
+        server_version_num: u32,
+        req: &SimRequest<'_>,
+    ) -> Result<Simulation, SimError> {
+        self.precheck(req)?;
+        self.take_token(req.target)?;
+        let _permit = self.slot().await?;
+        self.run(client, server_version_num, req).await
+    }
+
+    /// What can be refused without touching the database.
+    pub fn precheck(&self, req: &SimRequest<'_>) -> Result<(), SimError> {
+        ddl::validate(req.ddl)?;
+        if req.mode == Mode::Real {
+            if !req.target_is_sandbox {
+                return Err(SimError::Refused(
+                    "real mode builds the index on the database, so it only runs on a database \
+                     marked as a sandbox (optidb daemon --sandbox); this one is not"
+                        .into(),
+                ));
+            }
+            if !req.query.raw_has_values
+                || !crate::collect::plans::analyzable_sample(&req.query.raw_sql)
+            {
+                return Err(SimError::BadStatement(
+                    "real mode runs EXPLAIN ANALYZE and needs a real-value SELECT sample of this \
+                     query; none has been seen yet"
+                        .into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The simulation itself, without limits (the caller holds a slot).
+    pub async fn run(
+        &self,
+        client: &Client,
+        server_version_num: u32,
+        req: &SimRequest<'_>,
+    ) -> Result<Simulation, SimError> {
+        let ddl = ddl::validate(req.ddl)?;
+        client
+            .batch_execute(&format!(
+                "SET {MARKER} statement_timeout = {}",
+                self.cfg.step_timeout.as_millis().max(1)
+            ))
+            .await
+            .map_err(SimError::from_pg)?;
+        match req.mode {
+            Mode::Hypopg => self.run_hypopg(client, server_version_num, req, ddl).await,
+            Mode::Real => self.run_real(client, req, ddl).await,
+        }
+    }
+
+    async fn run_hypopg(
+        &self,
+        client: &Client,
+        server_version_num: u32,
+        req: &SimRequest<'_>,
+        ddl: String,
+    ) -> Result<Simulation, SimError> {
+        let q = req.query;
+        let sample = q.raw_has_values && crate::collect::plans::analyzable_sample(&q.raw_sql);
+        // Plan what was measured: the normalized statement generically; a real-value sample
+        // when there is one and no measured mean (its EXPLAIN ANALYZE gives before_ms).
+        let measured = req.mean_ms.filter(|m| m.is_finite() && *m > 0.0);
+        let (before_ms, stmt) = match (measured, sample) {
+            (Some(m), _) => (m, Stmt::Generic(&q.norm_sql)),
+            (None, true) => {
+                let analyzed =
+                    crate::collect::plans::analyzed_plan(client, &q.raw_sql, self.cfg.step_timeout)
+                        .await?;
+                (
+                    execution_ms(&analyzed).unwrap_or(0.0),
+                    Stmt::Sample(&q.raw_sql),
+                )
+            }
+            (None, false) => (0.0, Stmt::Generic(&q.norm_sql)),
+        };
+        let ddls = std::slice::from_ref(&ddl);
+        let w = match whatif(client, server_version_num, stmt, ddls).await {
+            // A generic plan can fail where a real-value sample plans fine (a parameter type
+            // the planner cannot infer): fall back to the sample.
+            Err(SimError::Planner(_)) if sample && matches!(stmt, Stmt::Generic(_)) => {
+                whatif(client, server_version_num, Stmt::Sample(&q.raw_sql), ddls).await?
+            }
+            other => other?,
+        };
+        let ratio = if w.before_cost > 0.0 {
+            (w.after_cost / w.before_cost).min(1.0)
+        } else {
+            1.0
+        };
+        let after_ms = if w.improvement_pct > 0.0 {
+            before_ms * ratio
+        } else {
+            before_ms
+        };
+        let mut plan_changes = labels::plan_changes(&w.before_plan, &w.after_plan, req.tables);
+        if w.improvement_pct == 0.0 {
+            plan_changes.insert(0, NO_CHANGE.to_string());
+        }
+        let ran_at = now_ms();
+        Ok(Simulation {
+            id: sim_id(&q.id, &ddl, ran_at),
+            query_id: q.id.clone(),
+            rec_id: req.rec_id.to_string(),
+            mode: Mode::Hypopg.as_str().into(),
+            before_ms,
+            after_ms,
+            after_is_estimate: true,
+            improvement_pct: w.improvement_pct,
+            before_cost: w.before_cost,
+            after_cost: w.after_cost,
+            index_used: w.used.first().copied().unwrap_or(false),
+            index_bytes: w.index_bytes.first().copied().flatten(),
+            plan_changes,
+            before_plan: w.before_plan,
+            after_plan: w.after_plan,
+            ran_at,
+        })
+    }
+
+    async fn run_real(
+        &self,
+        client: &Client,
+        req: &SimRequest<'_>,
+        ddl: String,
+    ) -> Result<Simulation, SimError> {
+        let q = req.query;
+        let mut ix = ddl::parse_create_index(&ddl)?;
+        ix.concurrent = false; // CONCURRENTLY cannot run inside a transaction
+        let build = if ddl::parse_create_index(&ddl)?.concurrent {
+            pg_query::NodeEnum::IndexStmt(Box::new(ix))
+                .deparse(Default::default())
+                .map_err(|e| SimError::BadDdl(format!("cannot rewrite the DDL: {e}")))?
+        } else {
+            ddl.clone()
+        };
+        let explain = format!(
+            "EXPLAIN {MARKER} (ANALYZE, BUFFERS, FORMAT JSON) {}",
+            q.raw_sql
+        );
+        client
+            .batch_execute(&format!(
+                "BEGIN READ WRITE; SET LOCAL {MARKER} lock_timeout = 2000"
+            ))
+            .await
+            .map_err(SimError::from_pg)?;
+        let result = async {
+            let before = simple_json(client, &explain).await?;
+            client
+                .batch_execute(&format!("{MARKER} {build}"))
+                .await
+                .map_err(|e| match SimError::from_pg(e) {
+                    SimError::Planner(m) => {
+                        SimError::BadDdl(format!("building the index failed: {m}"))
+                    }
+                    o => o,
+                })?;
+            let after = simple_json(client, &explain).await?;
+            Ok::<_, SimError>((before, after))
+        }
+        .await;
+        // Always roll back: the index never outlives the simulation.
+        let rollback = client.batch_execute("ROLLBACK").await;
+        let (before_plan, after_plan) = result?;
+        rollback.map_err(SimError::from_pg)?;
+        let before_ms = execution_ms(&before_plan).unwrap_or(0.0);
+        let after_ms = execution_ms(&after_plan).unwrap_or(0.0);
+        let before_cost = whatif::root_cost(&before_plan).unwrap_or(0.0);
+        let after_cost = whatif::root_cost(&after_plan).unwrap_or(0.0);
+        let improvement_pct = whatif::floored_improvement(before_ms, after_ms);
+        let mut plan_changes = labels::plan_changes(&before_plan, &after_plan, req.tables);
+        if improvement_pct == 0.0 {
+            plan_changes.insert(0, NO_CHANGE.to_string());
+        }
+        let index_used = crate::analyze::plan_facts::walk_nodes(&after_plan).any(|n| {
+            n.index_name().is_some()
+                && !crate::analyze::plan_facts::walk_nodes(&before_plan)
+                    .any(|b| b.index_name() == n.index_name())
+        });
+        let ran_at = now_ms();
+        Ok(Simulation {
+            id: sim_id(&q.id, &ddl, ran_at),
+            query_id: q.id.clone(),
+            rec_id: req.rec_id.to_string(),
+            mode: Mode::Real.as_str().into(),
+            before_ms,
+            after_ms,
+            after_is_estimate: false,
+            improvement_pct,
+            before_cost,
+            after_cost,
+            index_used,
+            index_bytes: None,
+            plan_changes,
+            before_plan,
+            after_plan,
+            ran_at,
+        })
+    }
+}
+
+/// The label added when the improvement is floored to 0.
+pub const NO_CHANGE: &str = "no meaningful change";
+
+/// The content id of a simulation: blake3 of query id, DDL and time, 16 hex digits.
+pub fn sim_id(query_id: &str, ddl: &str, ran_at: i64) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(query_id.as_bytes());
+    h.update(b"\0");
+    h.update(ddl.as_bytes());
+    h.update(b"\0");
+    h.update(&ran_at.to_le_bytes());
+    h.finalize().to_hex()[..16].to_string()
+}
+
+/// `Execution Time` of an EXPLAIN ANALYZE document.
+pub fn execution_ms(plan: &serde_json::Value) -> Option<f64> {
+    let top = match plan {
+        serde_json::Value::Array(a) => a.first()?,
+        v => v,
+    };
+    top.get("Execution Time")?.as_f64()
+}
+
+async fn simple_json(client: &Client, sql: &str) -> Result<serde_json::Value, SimError> {
+    let msgs = client.simple_query(sql).await.map_err(SimError::from_pg)?;
+    let text = msgs
+        .into_iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        })
+        .ok_or_else(|| SimError::Planner("EXPLAIN returned no plan".into()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| SimError::Planner(format!("EXPLAIN returned unreadable JSON: {e}")))
+}
+
+/// One stored query of a workload simulation: its latest measured mean and its calls.
+#[derive(Debug, Clone)]
+pub struct WorkloadQuery<'a> {
+    pub query: &'a Query,
+    /// Latest measured mean (pg_stat_statements); without it the query counts with 0 ms.
+    pub mean_ms: Option<f64>,
+    /// Calls the saving is weighted by (for example the last interval's).
+    pub calls: i64,
+}
+
+/// What a set of indexes saves on one query.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct WorkloadLine {
+    pub query_id: String,
+    pub calls: i64,
+    pub before_ms: f64,
+    /// Estimated from the cost ratio.
+    pub after_ms: f64,
+    pub improvement_pct: f64,
+    /// Per index: used by this query's new plan.
+    pub used: Vec<bool>,
+    /// Why this query could not be simulated (it then counts as no saving).
+    pub error: Option<String>,
+}
+
+/// A workload simulation: the indexes together, every affected query, weighted by calls.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct WorkloadSaving {
+    /// Σ calls × (before_ms − after_ms) over queries with a (floored) gain; an estimate.
+    pub saved_ms: f64,
+    /// Σ calls × before_ms over the queries.
+    pub affected_ms: f64,
+    pub lines: Vec<WorkloadLine>,
+}
+
+/// Simulates `ddls` together on every query of `queries` (one what-if per query, all indexes
+/// at once, so indexes that compete for a query are judged together) and sums the estimated
+/// time saved, weighted by calls. A query that cannot be planned is reported in its line and
+/// counts as no saving; database failures stop the run.
+pub async fn simulate_workload(
+    client: &Client,
+    server_version_num: u32,
+    queries: &[WorkloadQuery<'_>],
+    ddls: &[String],
+) -> Result<WorkloadSaving, SimError> {
+    for d in ddls {
+        ddl::validate(d)?;
+    }
+    let mut lines = Vec::with_capacity(queries.len());
+    for wq in queries {
+        let before_ms = wq
+            .mean_ms
+            .filter(|m| m.is_finite() && *m > 0.0)
+            .unwrap_or(0.0);
+        let mut line = WorkloadLine {
+            query_id: wq.query.id.clone(),
+            calls: wq.calls.max(0),
+            before_ms,
+            after_ms: before_ms,
+            improvement_pct: 0.0,
+            used: vec![false; ddls.len()],
+            error: None,
+        };
+        match whatif(
+            client,
+            server_version_num,
+            Stmt::Generic(&wq.query.norm_sql),
+            ddls,
+        )
+        .await
+        {
+            Ok(w) => {
+                if w.improvement_pct > 0.0 && w.before_cost > 0.0 {
+                    line.after_ms = before_ms * (w.after_cost / w.before_cost).min(1.0);
+                }
+                line.improvement_pct = w.improvement_pct;
+                line.used = w.used;
+            }
+            Err(e @ (SimError::Planner(_) | SimError::BadStatement(_))) => {
+                line.error = Some(e.to_string());
+            }
+            Err(e) => return Err(e),
+        }
+        lines.push(line);
+    }
+    Ok(workload_saving(lines))
+}
+
+/// Sums workload lines: saved and affected milliseconds weighted by calls.
+pub fn workload_saving(lines: Vec<WorkloadLine>) -> WorkloadSaving {
+    let mut saved = 0.0;
+    let mut affected = 0.0;
+    for l in &lines {
+        let c = l.calls as f64;
+        affected += c * l.before_ms;
+        if l.improvement_pct > 0.0 {
+            saved += c * (l.before_ms - l.after_ms).max(0.0);
+        }
+    }
+    WorkloadSaving {
+        saved_ms: saved,
+        affected_ms: affected,
+        lines,
+    }
+}
+
+#[cfg(test)]
+mod tests;

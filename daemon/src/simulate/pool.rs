@@ -1,0 +1,101 @@
+//! The simulator's own connections to the target (never the collector's): one per simulation
+//! slot, opened on first use with the same safe settings as every OptiDB session, reopened
+//! after a failure. A slot's connection is used by one simulation at a time.
+//!
+//! Cancellation: when a simulation's future is dropped mid-way (the HTTP client went away),
+//! its connection is cancelled (pg_cancel_backend through the cancel key) and closed at once, so
+//! a half-done simulation leaves nothing behind — no hypothetical index and no open transaction
+//! holding a lock (real mode). On the next use [`super::whatif`] also starts with
+//! `hypopg_reset()`.
+
+use super::{SimConfig, SimError, SimRequest, Simulator};
+use crate::collect::session::{connect, Session, TargetConfig};
+use optidb_core::model::Simulation;
+use tokio::sync::Mutex;
+
+/// The simulator plus its connections, for one target.
+pub struct SimService {
+    pub simulator: Simulator,
+    target: TargetConfig,
+    sessions: Vec<Mutex<Option<Session>>>,
+    /// Whether the target is marked as a sandbox (`--sandbox`): real mode needs it.
+    pub is_sandbox: bool,
+}
+
+impl SimService {
+    pub fn new(target: TargetConfig, cfg: SimConfig, is_sandbox: bool) -> Self {
+        let n = cfg.max_concurrent.max(1);
+        SimService {
+            simulator: Simulator::new(cfg),
+            target,
+            sessions: (0..n).map(|_| Mutex::new(None)).collect(),
+            is_sandbox,
+        }
+    }
+
+    /// Checks, rate-limits, waits for a slot, and simulates on that slot's connection.
+    pub async fn simulate(&self, req: &SimRequest<'_>) -> Result<Simulation, SimError> {
+        let sim = &self.simulator;
+        sim.precheck(req)?;
+        sim.take_token(req.target)?;
+        let _permit = sim.slot().await?;
+        // A permit guarantees a free connection: there are as many as permits.
+        let mut guard = None;
+        for s in &self.sessions {
+            if let Ok(g) = s.try_lock() {
+                guard = Some(g);
+                break;
+            }
+        }
+        let mut guard = match guard {
+            Some(g) => g,
+            None => self.sessions[0].lock().await,
+        };
+        if guard.as_ref().is_some_and(|s| s.client.is_closed()) {
+            *guard = None;
+        }
+        if guard.is_none() {
+            let s = connect(&self.target)
+                .await
+                .map_err(|e| SimError::Db(e.to_string()))?;
+            *guard = Some(s);
+        }
+        let mut in_use = InUse {
+            slot: guard,
+            done: false,
+        };
+        let session = in_use.slot.as_ref().expect("connected above");
+        let result = sim
+            .run(&session.client, session.server_version_num, req)
+            .await;
+        if matches!(result, Err(SimError::Db(_))) || session.client.is_closed() {
+            *in_use.slot = None; // reconnect next time
+        }
+        in_use.done = true;
+        result
+    }
+}
+
+/// A slot's connection during a simulation. Dropped before `done` (the simulation future was
+/// dropped), it cancels the running statement and closes the connection.
+struct InUse<'a> {
+    slot: tokio::sync::MutexGuard<'a, Option<Session>>,
+    done: bool,
+}
+
+impl Drop for InUse<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if let Some(session) = self.slot.take() {
+            let token = session.client.cancel_token();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let _ = token.cancel_query(tokio_postgres::NoTls).await;
+                });
+            }
+            drop(session); // closes the connection: the server discards its state
+        }
+    }
+}

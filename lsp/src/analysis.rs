@@ -1,0 +1,174 @@
+//! Static analysis of a whole file for the editor: split into statements, fingerprint each
+//! (the query id the daemon knows it by), syntax errors and text-only lints — all from core.
+//! Results are cached per statement text, so typing in one statement of a big file only
+//! re-analyzes that statement.
+
+use optidb_core::sql::{self, lints};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// What the text of one statement says, independent of where it sits in the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticFacts {
+    /// The query id, when the statement parses.
+    pub fingerprint: Option<String>,
+    pub syntax_error: Option<SyntaxError>,
+    /// Byte ranges relative to the statement start.
+    pub lints: Vec<lints::Lint>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyntaxError {
+    pub message: String,
+    /// Byte offset relative to the statement start.
+    pub position: Option<usize>,
+}
+
+/// One statement of a file.
+#[derive(Debug, Clone)]
+pub struct StatementInfo {
+    /// Byte range in the file.
+    pub start: usize,
+    pub end: usize,
+    pub facts: Arc<StaticFacts>,
+}
+
+/// The statements of one version of a file, in order.
+#[derive(Debug, Clone, Default)]
+pub struct FileAnalysis {
+    pub statements: Vec<StatementInfo>,
+}
+
+impl FileAnalysis {
+    /// The statement holding a byte offset (its end counts: the cursor just after the last
+    /// character is still "on" the statement).
+    pub fn statement_at(&self, offset: usize) -> Option<&StatementInfo> {
+        let i = self.statements.partition_point(|s| s.end < offset);
+        self.statements.get(i).filter(|s| s.start <= offset)
+    }
+
+    /// The distinct fingerprints of the file, in order of first appearance.
+    pub fn fingerprints(&self) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        self.statements
+            .iter()
+            .filter_map(|s| s.facts.fingerprint.clone())
+            .filter(|f| seen.insert(f.clone()))
+            .collect()
+    }
+}
+
+/// Analyzes files, remembering statements it has seen.
+#[derive(Default)]
+pub struct Analyzer {
+    cache: Mutex<HashMap<String, Arc<StaticFacts>>>,
+}
+
+/// Statements remembered before the cache is dropped and rebuilt.
+const CACHE_LIMIT: usize = 50_000;
+
+impl Analyzer {
+    pub fn analyze(&self, text: &str) -> FileAnalysis {
+        let stmts = sql::split(text);
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > CACHE_LIMIT {
+            cache.clear();
+        }
+        let statements = stmts
+            .into_iter()
+            .map(|st| {
+                let facts = match cache.get(st.text) {
+                    Some(f) => f.clone(),
+                    None => {
+                        let f = Arc::new(statement_facts(st.text));
+                        cache.insert(st.text.to_string(), f.clone());
+                        f
+                    }
+                };
+                StatementInfo {
+                    start: st.start,
+                    end: st.end,
+                    facts,
+                }
+            })
+            .collect();
+        FileAnalysis { statements }
+    }
+}
+
+/// Facts of one statement, from core. A panic in core (a bug) costs this statement its
+/// findings, not the file its diagnostics nor the server its life.
+pub fn statement_facts(text: &str) -> StaticFacts {
+    std::panic::catch_unwind(|| facts_unguarded(text)).unwrap_or_else(|_| {
+        tracing::error!("core panicked on a statement of {} bytes", text.len());
+        StaticFacts {
+            fingerprint: None,
+            syntax_error: None,
+            lints: Vec::new(),
+        }
+    })
+}
+
+fn facts_unguarded(text: &str) -> StaticFacts {
+    match sql::fingerprint_only(text) {
+        Ok(fp) => StaticFacts {
+            fingerprint: Some(fp),
+            syntax_error: None,
+            lints: lints::lint_statement(text),
+        },
+        Err(e) => StaticFacts {
+            fingerprint: None,
+            syntax_error: Some(SyntaxError {
+                message: e.message,
+                position: e.position,
+            }),
+            lints: Vec::new(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_fingerprints_errors_and_lints() {
+        let src = "SELECT 1;\nSELEC 2;\nSELECT * FROM t WHERE a LIKE '%x';\nSELECT 7";
+        let a = Analyzer::default().analyze(src);
+        assert_eq!(a.statements.len(), 4);
+        assert!(a.statements[0].facts.fingerprint.is_some());
+        let e = a.statements[1].facts.syntax_error.as_ref().unwrap();
+        assert_eq!(e.position, Some(0));
+        assert_eq!(a.statements[2].facts.lints[0].rule, "leading_wildcard_like");
+        // SELECT 1 and SELECT 7 share a fingerprint.
+        assert_eq!(a.fingerprints().len(), 2);
+    }
+
+    #[test]
+    fn statement_at_includes_the_end() {
+        let src = "SELECT 1;  SELECT 2";
+        let a = Analyzer::default().analyze(src);
+        assert_eq!(a.statement_at(0).unwrap().start, 0);
+        assert_eq!(a.statement_at(8).unwrap().start, 0);
+        assert!(a.statement_at(9).is_none());
+        assert_eq!(a.statement_at(19).unwrap().start, 11);
+    }
+
+    #[test]
+    fn a_core_panic_costs_one_statement_not_the_file() {
+        // `:'…` unterminated, ending in a multibyte char: map_placeholders panicked on this
+        // (found by core/tests/randomized.rs).
+        let a = Analyzer::default().analyze("SELECT * FROM t WHERE a LIKE '%x';\nSELECT :'a😀");
+        assert_eq!(a.statements.len(), 2);
+        assert_eq!(a.statements[0].facts.lints.len(), 1);
+        assert_eq!(a.statements[1].facts.fingerprint, None);
+    }
+
+    #[test]
+    fn cache_reuses_unchanged_statements() {
+        let an = Analyzer::default();
+        let a = an.analyze("SELECT 1; SELECT 2");
+        let b = an.analyze("SELECT 1; SELECT 3");
+        assert!(Arc::ptr_eq(&a.statements[0].facts, &b.statements[0].facts));
+    }
+}

@@ -1,0 +1,114 @@
+//! Feature handlers: pure functions from a document (text, analysis, cached daemon knowledge)
+//! to LSP answers. No I/O here; the server module does the talking.
+
+pub mod code_action;
+pub mod diagnostics;
+pub mod hover;
+
+use crate::analysis::FileAnalysis;
+use crate::convert::LineIndex;
+use crate::daemon::Known;
+use optidb_core::model::LookupEntry;
+use std::sync::Arc;
+
+/// One version of an open document, analyzed.
+pub struct DocView<'a> {
+    pub index: &'a LineIndex,
+    pub analysis: &'a FileAnalysis,
+    /// What the daemon is known to say about a fingerprint (from the cache only).
+    pub live: &'a dyn Fn(&str) -> Option<Known>,
+}
+
+impl DocView<'_> {
+    pub fn entry(&self, fp: &str) -> Option<Arc<LookupEntry>> {
+        match (self.live)(fp) {
+            Some(Known::Entry(e)) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// `1240` → `1,240`.
+pub fn thousands(n: i64) -> String {
+    let s = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// `24.61` → `24.6 ms`, `0.0421` → `0.042 ms`, `12345.6` → `12.3 s`.
+pub fn duration_ms(ms: f64) -> String {
+    if ms >= 10_000.0 {
+        format!("{:.1} s", ms / 1000.0)
+    } else if ms >= 1.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.3} ms")
+    }
+}
+
+/// What an index DDL creates, short: `CREATE INDEX … ON public.tickets USING btree (buyer_id)`
+/// → `tickets(buyer_id)`. `None` when the DDL is not a CREATE INDEX.
+pub fn index_target(ddl: &str) -> Option<String> {
+    let upper = ddl.to_ascii_uppercase();
+    if !upper.trim_start().starts_with("CREATE") || !upper.contains("INDEX") {
+        return None;
+    }
+    let on = upper.find(" ON ")? + 4;
+    let rest = &ddl[on..];
+    let open = rest.find('(')?;
+    let close = rest.rfind(')')?;
+    let table_part = rest[..open].trim();
+    let table = table_part
+        .split_whitespace()
+        .find(|w| {
+            !w.eq_ignore_ascii_case("ONLY")
+                && !w.eq_ignore_ascii_case("USING")
+                && !matches!(
+                    w.to_ascii_lowercase().as_str(),
+                    "btree" | "gin" | "gist" | "brin" | "hash" | "spgist"
+                )
+        })?
+        .rsplit('.')
+        .next()?
+        .to_string();
+    Some(format!("{table}({})", rest[open + 1..close].trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(thousands(1240), "1,240");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(duration_ms(24.61), "24.6 ms");
+        assert_eq!(duration_ms(0.0421), "0.042 ms");
+        assert_eq!(duration_ms(12_345.6), "12.3 s");
+    }
+
+    #[test]
+    fn index_targets() {
+        assert_eq!(
+            index_target("CREATE INDEX CONCURRENTLY ON public.tickets USING btree (buyer_id)")
+                .as_deref(),
+            Some("tickets(buyer_id)")
+        );
+        assert_eq!(
+            index_target("CREATE INDEX idx ON orders (customer_id, created_at DESC)").as_deref(),
+            Some("orders(customer_id, created_at DESC)")
+        );
+        assert_eq!(index_target("ANALYZE orders"), None);
+    }
+}

@@ -1,0 +1,18 @@
+//! optidb-lsp: the OptiDB language server. Puts what the daemon knows about a query (and what
+//! the text alone shows) on the exact statement in the editor. The only crate that knows LSP.
+//!
+//! - [`server`]: document state and the LSP handlers (thin), the panic guard.
+//! - [`handlers`]: diagnostics, hover and code actions as pure functions.
+//! - [`analysis`]: per-file static analysis via core (split, fingerprint, lints), cached.
+//! - [`convert`]: byte offsets ↔ LSP positions (UTF-16), the only place that does this.
+//! - [`daemon`]: the daemon client (lookup, simulate, health) with timeout and cache.
+//! - [`config`]: settings from initializationOptions / workspace configuration.
+//! - [`bench`]: `optidb-lsp --bench`.
+
+pub mod analysis;
+pub mod bench;
+pub mod config;
+pub mod convert;
+pub mod daemon;
+pub mod handlers;
+pub mod server;

@@ -1,0 +1,252 @@
+//! The JSON API end to end: every endpoint the daemon serves, answered from a real scan of a real
+//! sandbox, and the errors for bad JSON, unknown ids, bad parameters and oversized bodies.
+
+use optidb::sandbox::{Sandbox, SandboxOptions};
+use optidb_e2e::{get, post_json, Daemon};
+use serde_json::json;
+
+fn assert_error_shape(a: &optidb_e2e::Answer, status: u16) {
+    assert_eq!(a.status, status, "{}", a.body);
+    for k in ["error", "why", "hint"] {
+        assert!(
+            a.body[k].as_str().is_some_and(|s| !s.is_empty()),
+            "{k} missing: {}",
+            a.body
+        );
+    }
+}
+
+#[test]
+fn every_endpoint_answers_and_bad_requests_get_clear_errors() {
+    let sb = Sandbox::start(SandboxOptions::default()).unwrap();
+    sb.batch_execute(
+        "CREATE TABLE tickets (id int PRIMARY KEY, buyer_id int NOT NULL, price int);
+         INSERT INTO tickets SELECT g, g % 5000, g % 97 FROM generate_series(1, 200000) g;
+         ANALYZE; SELECT pg_stat_statements_reset();",
+    )
+    .unwrap();
+    for i in 0..10 {
+        sb.batch_execute(&format!("SELECT * FROM tickets WHERE buyer_id = {i}"))
+            .unwrap();
+    }
+    let store = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&sb.url(), store.path(), &["--sample-interval-ms", "0"]);
+    assert_eq!(optidb_e2e::post_empty(&d.url("/scan")).unwrap().status, 200);
+    let slow =
+        optidb_core::sql::fingerprint_only("SELECT * FROM tickets WHERE buyer_id = 1").unwrap();
+
+    // GET /bottlenecks: the slow query first, with its id, text and recommendations.
+    let b = get(&d.url("/bottlenecks?limit=5")).unwrap();
+    assert_eq!(b.status, 200, "{}", b.body);
+    let rows = b.body.as_array().unwrap();
+    assert!(!rows.is_empty() && rows.len() <= 5);
+    let row = rows
+        .iter()
+        .find(|r| r["query_id"] == slow.as_str())
+        .expect("the slow query is a bottleneck");
+    assert_eq!(row["fingerprint"], row["query_id"]);
+    assert!(row["query"].as_str().unwrap().contains("buyer_id = $1"));
+    assert!(row["calls"].as_i64().unwrap() >= 10);
+    assert!(row["recommendations"].is_array());
+    assert!(!row["reason"].as_str().unwrap().is_empty());
+    for r in row["recommendations"].as_array().unwrap() {
+        for k in ["rec_id", "type", "ddl", "rationale", "confidence", "risk"] {
+            assert!(!r[k].is_null(), "{k} missing in {r}");
+        }
+    }
+    assert_error_shape(&get(&d.url("/bottlenecks?limit=abc")).unwrap(), 400);
+
+    // POST /lookup: known ids answered, unknown ones absent.
+    let unknown = "0123456789abcdef";
+    let l = post_json(&d.url("/lookup"), &json!({"fingerprints": [slow, unknown]})).unwrap();
+    assert_eq!(l.status, 200, "{}", l.body);
+    assert_eq!(l.body["queries"][&slow]["query_id"], slow.as_str());
+    assert!(l.body["queries"][&slow]["had_seq_scan"].as_bool().unwrap());
+    assert!(l.body["queries"].get(unknown).is_none());
+    assert_error_shape(
+        &post_json(&d.url("/lookup"), &json!({"fingerprints": ["nope"]})).unwrap(),
+        400,
+    );
+    assert_error_shape(
+        &post_json(&d.url("/lookup"), &json!({"wrong": 1})).unwrap(),
+        422,
+    );
+    let too_many: Vec<String> = (0..10_001).map(|i| format!("{i:016x}")).collect();
+    assert_error_shape(
+        &post_json(&d.url("/lookup"), &json!({ "fingerprints": too_many })).unwrap(),
+        413,
+    );
+    // Not JSON at all, and an oversized body.
+    let raw = ureq_post_raw(&d.url("/lookup"), "this is not json".into());
+    assert_error_shape(&raw, 400);
+    let huge = format!(
+        "{{\"fingerprints\": [\"{}\"]}}",
+        "a".repeat(3 * 1024 * 1024)
+    );
+    assert_error_shape(&ureq_post_raw(&d.url("/lookup"), huge), 413);
+
+    // GET /queries/:id, unknown and malformed ids.
+    let q = get(&d.url(&format!("/queries/{slow}"))).unwrap();
+    assert_eq!(q.status, 200);
+    assert!(q.body["recommendations"].is_array() && q.body["simulations"].is_array());
+    assert_error_shape(&get(&d.url(&format!("/queries/{unknown}"))).unwrap(), 404);
+    assert_error_shape(&get(&d.url("/queries/xyz")).unwrap(), 400);
+
+    // GET /scans, /health, unknown paths.
+    assert_eq!(
+        get(&d.url("/scans"))
+            .unwrap()
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(get(&d.url("/health")).unwrap().body["status"], "ok");
+    assert_error_shape(&get(&d.url("/no/such/thing")).unwrap(), 404);
+    // The password never shows (there is none here, but the target is shown redacted).
+    assert!(!get(&d.url("/health"))
+        .unwrap()
+        .body
+        .to_string()
+        .contains("password"));
+}
+
+fn ureq_post_raw(url: &str, body: String) -> optidb_e2e::Answer {
+    optidb_e2e::post_raw(url, "application/json", body).unwrap()
+}
+
+fn optidb(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = std::process::Command::new(optidb_e2e::bin_path("optidb"))
+        .args(args)
+        .env_remove("OPTIDB_TOKEN")
+        .env_remove("OPTIDB_DAEMON")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_parity_token_metrics_and_chat() {
+    let sb = Sandbox::start(SandboxOptions::default()).unwrap();
+    sb.batch_execute(
+        "CREATE TABLE tickets (id int PRIMARY KEY, buyer_id int NOT NULL);
+         INSERT INTO tickets SELECT g, g % 5000 FROM generate_series(1, 200000) g;
+         ANALYZE; SELECT pg_stat_statements_reset();",
+    )
+    .unwrap();
+    for i in 0..10 {
+        sb.batch_execute(&format!("SELECT * FROM tickets WHERE buyer_id = {i}"))
+            .unwrap();
+    }
+    let store = tempfile::tempdir().unwrap();
+    let d = Daemon::start_with_env(
+        &sb.url(),
+        store.path(),
+        &["--sample-interval-ms", "0"],
+        &[("OPTIDB_TOKEN", "s3cret-token")],
+    );
+    let slow =
+        optidb_core::sql::fingerprint_only("SELECT * FROM tickets WHERE buyer_id = 1").unwrap();
+
+    // Without the token: 401 with a clear error, from the API and the CLI.
+    assert_error_shape(&get(&d.url("/bottlenecks")).unwrap(), 401);
+    let (code, _, err) = optidb(&["scan", "--daemon", &d.base], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("token required"), "{err}");
+
+    let tok = [("OPTIDB_TOKEN", "s3cret-token")];
+    let (code, out, err) = optidb(&["scan", "--daemon", &d.base], &tok);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("scan done in"), "{out}");
+
+    let (code, out, _) = optidb(
+        &["bottlenecks", "--limit", "3", "--json", "--daemon", &d.base],
+        &tok,
+    );
+    assert_eq!(code, 0);
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["query_id"] == slow.as_str()));
+    let (code, out, _) = optidb(&["bottlenecks", "--daemon", &d.base], &tok);
+    assert_eq!(code, 0);
+    assert!(out.contains(&slow) && out.contains("why:"), "{out}");
+
+    let (code, out, _) = optidb(&["query", &slow, "--daemon", &d.base], &tok);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(&format!("query {slow}")) && out.contains("plan (generic)"),
+        "{out}"
+    );
+    let (code, _, err) = optidb(&["query", "0123456789abcdef", "--daemon", &d.base], &tok);
+    assert_eq!(code, 2, "unknown id is a usage error");
+    assert!(err.contains("unknown query"), "{err}");
+
+    let (code, out, _) = optidb(
+        &[
+            "ask",
+            &format!("why is query {slow} slow?"),
+            "--daemon",
+            &d.base,
+        ],
+        &tok,
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("ms on average") && out.contains("[metric]") && out.contains("[plan]"),
+        "{out}"
+    );
+    let (_, out, _) = optidb(
+        &["ask", "tell me a joke", "--json", "--daemon", &d.base],
+        &tok,
+    );
+    let a: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(a["intent"], "help");
+
+    // /metrics in Prometheus text.
+    let m = ureq_get_with_token(&d.url("/metrics"), "s3cret-token");
+    assert!(
+        m.contains("optidb_scans_ok_total 1") && m.contains("# TYPE optidb_up gauge"),
+        "{m}"
+    );
+
+    // No daemon at all: exit 3 with what to do.
+    let (code, _, err) = optidb(
+        &[
+            "bottlenecks",
+            "--daemon",
+            &format!("http://127.0.0.1:{}", optidb_e2e::free_port()),
+        ],
+        &[],
+    );
+    assert_eq!(code, 3);
+    assert!(err.contains("cannot reach the OptiDB daemon"), "{err}");
+
+    // Beyond loopback without a token the daemon refuses to start.
+    let (code, _, err) = optidb(
+        &[
+            "daemon",
+            "--db",
+            &sb.url(),
+            "--listen",
+            "0.0.0.0:0",
+            "--store",
+            store.path().join("x").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("refusing to listen"), "{err}");
+}
+
+fn ureq_get_with_token(url: &str, token: &str) -> String {
+    optidb_e2e::get_with_header(url, "authorization", &format!("Bearer {token}")).unwrap()
+}
