@@ -202,6 +202,8 @@ fn known_nasty_inputs() {
     for src in [
         "",
         ";",
+        "SELECT :'a😀",
+        "SELECT :\"a😀",
         "'",
         "$$",
         "$a$ $b$",

@@ -60,6 +60,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         Ok(Some(())) if !args.exit_after_workload => {
             println!("\nThe seeded database stays up at {url}");
             println!("  psql '{url}'");
+            println!("\nDashboard: {api}/   (the slow queries, why, the fix, and Run simulation)");
             println!("OptiDB's API serves it at {api}:");
             println!("  curl -X POST {api}/scan      # scan again");
             println!("  curl {api}/health");

@@ -250,3 +250,30 @@ fn cli_parity_token_metrics_and_chat() {
 fn ureq_get_with_token(url: &str, token: &str) -> String {
     optidb_e2e::get_with_header(url, "authorization", &format!("Bearer {token}")).unwrap()
 }
+
+#[test]
+fn without_a_token_only_loopback_host_names_are_served() {
+    let sb = Sandbox::start(SandboxOptions::default()).unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&sb.url(), store.path(), &["--sample-interval-ms", "0"]);
+    // A DNS-rebinding page reaches 127.0.0.1 with its own name in Host (raw HTTP: clients
+    // set Host from the URL).
+    let raw = |host: &str| -> String {
+        use std::io::{Read, Write};
+        let addr = d.base.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "GET /bottlenecks HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    let evil = raw("evil.example:7070");
+    assert!(evil.starts_with("HTTP/1.1 403"), "{evil}");
+    assert!(evil.contains("host not allowed"), "{evil}");
+    assert!(raw("localhost:7070").starts_with("HTTP/1.1 200"));
+    assert!(raw("127.0.0.1").starts_with("HTTP/1.1 200"));
+}

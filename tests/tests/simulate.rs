@@ -318,3 +318,60 @@ fn parallel_simulations_do_not_fail_or_starve_the_workload() {
         );
     }
 }
+
+#[test]
+fn a_workload_simulation_sums_the_saving_over_every_affected_query() {
+    let sb = optidb::sandbox::Sandbox::start(optidb::sandbox::SandboxOptions::default()).unwrap();
+    sb.batch_execute(
+        "CREATE TABLE tickets (id int PRIMARY KEY, buyer_id int NOT NULL, price int);
+         INSERT INTO tickets SELECT g, g % 5000, g % 97 FROM generate_series(1, 200000) g;",
+    )
+    .unwrap();
+    sb.batch_execute("ANALYZE tickets").unwrap();
+    sb.batch_execute("SELECT pg_stat_statements_reset()")
+        .unwrap();
+    for i in 0..10 {
+        sb.batch_execute(&format!("SELECT * FROM tickets WHERE buyer_id = {i}"))
+            .unwrap();
+        sb.batch_execute(&format!(
+            "SELECT count(*) FROM tickets WHERE buyer_id = {i} AND price > 3"
+        ))
+        .unwrap();
+    }
+    let store = tempfile::tempdir().unwrap();
+    let d = optidb_e2e::Daemon::start(&sb.url(), store.path(), &["--sample-interval-ms", "0"]);
+    assert_eq!(optidb_e2e::post_empty(&d.url("/scan")).unwrap().status, 200);
+
+    let a = optidb_e2e::post_json(&d.url("/simulate/workload"), &serde_json::json!({})).unwrap();
+    assert_eq!(a.status, 200, "{}", a.body);
+    let lines = a.body["lines"].as_array().unwrap();
+    assert!(
+        lines.len() >= 2,
+        "both queries on tickets are affected: {}",
+        a.body
+    );
+    assert!(
+        a.body["ddls"][0].as_str().unwrap().contains("tickets"),
+        "{}",
+        a.body
+    );
+    assert!(a.body["saved_ms"].as_f64().unwrap() > 0.0);
+    assert!(a.body["saved_pct"].as_f64().unwrap() > 30.0, "{}", a.body);
+    assert_eq!(a.body["after_is_estimate"], true);
+
+    let unknown = optidb_e2e::post_json(
+        &d.url("/simulate/workload"),
+        &serde_json::json!({"rec_ids": ["nope"]}),
+    )
+    .unwrap();
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+
+    let out = std::process::Command::new(optidb_e2e::bin_path("optidb"))
+        .args(["simulate-workload", "--daemon", &d.base])
+        .env_remove("OPTIDB_TOKEN")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("estimated time saved:"), "{text}");
+}

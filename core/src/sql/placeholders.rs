@@ -226,8 +226,11 @@ pub fn map_placeholders(src: &str) -> Mapped {
                     let name = match n.kind {
                         TokenKind::Word => Some(n.text(src).to_string()),
                         TokenKind::String | TokenKind::QuotedIdent => {
+                            // `:'name'` / `:"name"`; an unterminated one (half-typed) keeps
+                            // everything after the opening quote.
                             let s = n.text(src);
-                            Some(s[1..s.len().saturating_sub(1).max(1)].to_string())
+                            let (open, rest) = s.split_at(1);
+                            Some(rest.strip_suffix(open).unwrap_or(rest).to_string())
                         }
                         _ => None,
                     };

@@ -56,6 +56,12 @@ pub enum ClientCommand {
         #[arg(long, default_value = "hypopg")]
         mode: String,
     },
+    /// Simulate several index recommendations together on every stored query they affect.
+    SimulateWorkload {
+        /// Recommendation ids (default: every index recommendation of the latest scan).
+        #[arg(long = "rec")]
+        rec_ids: Vec<String>,
+    },
     /// Ask a question about the workload ("why is query X slow", "what index should I add").
     Ask {
         question: String,
@@ -177,6 +183,13 @@ pub fn run(conn: &DaemonConn, cmd: &ClientCommand) -> anyhow::Result<u8> {
             }
             call(conn, "POST", "/simulate", Some(body)).map(|v| (v.clone(), render_simulation(&v)))
         }
+        ClientCommand::SimulateWorkload { rec_ids } => call(
+            conn,
+            "POST",
+            "/simulate/workload",
+            Some(json!({ "rec_ids": rec_ids })),
+        )
+        .map(|v| (v.clone(), render_workload(&v))),
         ClientCommand::Ask { question, query_id } => {
             let mut body = json!({ "question": question });
             if let Some(q) = query_id {
@@ -309,6 +322,9 @@ fn render_query(v: &Value) -> String {
             m["calls"],
             m["total_ms"].as_f64().unwrap_or(0.0),
             m["captured_at"]
+                .as_i64()
+                .map(optidb_core::time::human)
+                .unwrap_or_default()
         ));
     }
     for p in v["plans"].as_array().into_iter().flatten() {
@@ -375,6 +391,33 @@ fn render_simulation(s: &Value) -> String {
         s["index_used"],
         if changes.is_empty() { String::new() } else { format!("\n  {changes}") }
     )
+}
+
+fn render_workload(v: &Value) -> String {
+    let mut out = format!(
+        "estimated time saved: {:.0} ms of {:.0} ms ({:.0}%) across {} queries, weighted by calls\n",
+        v["saved_ms"].as_f64().unwrap_or(0.0),
+        v["affected_ms"].as_f64().unwrap_or(0.0),
+        v["saved_pct"].as_f64().unwrap_or(0.0),
+        v["lines"].as_array().map(Vec::len).unwrap_or(0)
+    );
+    for d in v["ddls"].as_array().into_iter().flatten() {
+        out.push_str(&format!("  with {}\n", d.as_str().unwrap_or("")));
+    }
+    for l in v["lines"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  {}  {:>8} calls  {:>9.2} → {:>9.2} ms{}\n",
+            l["query_id"].as_str().unwrap_or(""),
+            l["calls"],
+            l["before_ms"].as_f64().unwrap_or(0.0),
+            l["after_ms"].as_f64().unwrap_or(0.0),
+            l["error"]
+                .as_str()
+                .map(|e| format!("  ({e})"))
+                .unwrap_or_default()
+        ));
+    }
+    out
 }
 
 fn render_answer(v: &Value) -> String {

@@ -1,6 +1,8 @@
 //! Security by default: the daemon listens on 127.0.0.1; on any other address it refuses to start
 //! without a bearer token (OPTIDB_TOKEN), and then every request must carry it — as
 //! `Authorization: Bearer …`, or as the cookie a browser gets from `/login?token=…`.
+//! Without a token, only requests addressed to a loopback name are served: a web page cannot
+//! reach the daemon through DNS rebinding (its Host header would name the attacker's domain).
 
 use super::error::ApiError;
 use crate::daemon::AppState;
@@ -46,6 +48,21 @@ pub async fn require_token(
     next: Next,
 ) -> Response {
     let Some(token) = state.token.as_deref() else {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        if !loopback_host(host) {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "host not allowed",
+                format!("this daemon answers only to loopback names, not {host:?}"),
+                "open http://127.0.0.1:<port>/ or http://localhost:<port>/; to serve other names, \
+                 start the daemon with a token (OPTIDB_TOKEN)",
+            )
+            .into_response();
+        }
         return next.run(req).await;
     };
     let path = req.uri().path();
@@ -62,6 +79,21 @@ pub async fn require_token(
         )
         .into_response(),
     }
+}
+
+/// Is a Host header (`name[:port]`) a loopback name?
+pub fn loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map(|(n, _)| n).unwrap_or(host)
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -113,5 +145,28 @@ mod tests {
         assert!(check_listen("0.0.0.0:7070".parse().unwrap(), Some("  ")).is_err());
         assert!(check_listen("0.0.0.0:7070".parse().unwrap(), Some("s3cret-token")).is_ok());
         assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn only_loopback_hosts_without_a_token() {
+        for ok in [
+            "127.0.0.1:7070",
+            "localhost:7070",
+            "LOCALHOST",
+            "[::1]:7070",
+            "127.0.0.2",
+            "app.localhost:1",
+        ] {
+            assert!(loopback_host(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example:7070",
+            "10.0.0.1:7070",
+            "",
+            "localhost.evil.example",
+            "[2001:db8::1]:80",
+        ] {
+            assert!(!loopback_host(bad), "{bad}");
+        }
     }
 }

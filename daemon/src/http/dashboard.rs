@@ -212,26 +212,7 @@ fn html(status: StatusCode, t: &impl Template) -> Response {
 }
 
 /// Milliseconds since the epoch as `2026-11-25 04:55:12 UTC`.
-pub fn fmt_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
+pub use optidb_core::time::human as fmt_time;
 
 /// Milliseconds with a precision that suits their size.
 pub fn fmt_ms(ms: f64) -> String {
@@ -385,13 +366,14 @@ fn row_view(b: views::Bottleneck) -> RowView {
     if let Some(r) = top.and_then(|r| risk_badge(&r.risk)) {
         badges.push(r);
     }
+    let reason = b.reason;
     RowView {
         preview: preview(&b.query, 160),
         mean: fmt_ms(b.mean_ms),
         interval_mean: b.interval_mean_ms.map(fmt_ms),
         calls: group(b.calls as f64),
         total: fmt_ms(b.total_ms),
-        reason: b.reason,
+        reason,
         ddl: b.ddl,
         more_recs: b.recommendations.len().saturating_sub(1),
         badges,

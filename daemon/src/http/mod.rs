@@ -26,6 +26,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/scans", get(scans))
         .route("/queries/{id}", get(query))
         .route("/simulate", post(simulate::simulate))
+        .route("/simulate/workload", post(simulate::simulate_workload))
         .route("/bottlenecks", get(bottlenecks))
         .route("/lookup", post(lookup))
         .route("/chat", post(chat::chat))

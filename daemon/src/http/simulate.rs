@@ -199,3 +199,117 @@ pub fn sim_error(e: SimError) -> ApiError {
     };
     ApiError::new(status, error, e.to_string(), e.hint())
 }
+
+/// `POST /simulate/workload` body: the recommendations to simulate together (default: every
+/// index recommendation of the latest scan).
+#[derive(Debug, Deserialize)]
+pub struct WorkloadBody {
+    #[serde(default)]
+    pub rec_ids: Vec<String>,
+}
+
+/// `POST /simulate/workload`: the indexes of a set of recommendations, simulated together with
+/// hypopg on every stored query they affect (the queries they serve, and every other stored
+/// query whose plan touches their tables), with the estimated time saved weighted by calls.
+pub async fn simulate_workload(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<WorkloadBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(body) = body.map_err(|e| super::error::bad_json(e, r#"{"rec_ids": ["…"]}"#))?;
+    let store = state.store.clone();
+    let target = state.target_id.clone();
+    let wanted = body.rec_ids.clone();
+    let loaded = tokio::task::spawn_blocking(move || -> Result<_, crate::store::StoreError> {
+        let all = store.recommendations(&target)?;
+        let mut recs = Vec::new();
+        if wanted.is_empty() {
+            recs.extend(all.into_iter().filter(|r| {
+                r.ddl
+                    .trim_start()
+                    .to_uppercase()
+                    .starts_with("CREATE INDEX")
+            }));
+        } else {
+            for id in &wanted {
+                match store.recommendation(&target, id)? {
+                    Some(r) => recs.push(r),
+                    None => return Ok(Err(id.clone())),
+                }
+            }
+        }
+        let tables: Vec<String> = recs.iter().map(|r| r.target.table.clone()).collect();
+        let mut queries = Vec::new();
+        for qid in store.query_ids_in_latest_scan(&target)? {
+            let touches = recs.iter().any(|r| r.query_ids.contains(&qid))
+                || store.latest_plan(&target, &qid)?.is_some_and(|p| {
+                    p.facts.seq_scans.iter().any(|s| tables.contains(&s.table))
+                        || p.facts
+                            .filters
+                            .iter()
+                            .any(|f| f.table.as_ref().is_some_and(|t| tables.contains(t)))
+                });
+            if !touches {
+                continue;
+            }
+            if let (Some(q), Some(m)) = (
+                store.query(&target, &qid)?,
+                store.latest_metric(&target, &qid)?,
+            ) {
+                let calls = m
+                    .interval
+                    .as_ref()
+                    .filter(|i| i.calls > 0)
+                    .map(|i| i.calls)
+                    .unwrap_or(m.calls);
+                queries.push((q, m.mean_ms, calls));
+            }
+        }
+        Ok(Ok((recs, queries)))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    let (recs, queries) = loaded.map_err(|id| {
+        ApiError::not_found(
+            "recommendation",
+            &id,
+            "take rec_id from GET /bottlenecks (after a scan)",
+        )
+    })?;
+    let ddls: Vec<String> = recs.iter().map(|r| r.ddl.clone()).collect();
+    if ddls.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "nothing to simulate",
+            "the latest scan has no index recommendation",
+            "scan first (POST /scan), or pass rec_ids of index recommendations",
+        ));
+    }
+    let wq: Vec<crate::simulate::WorkloadQuery<'_>> = queries
+        .iter()
+        .map(|(q, mean, calls)| crate::simulate::WorkloadQuery {
+            query: q,
+            mean_ms: Some(*mean),
+            calls: *calls,
+        })
+        .collect();
+    let saving = state
+        .sim
+        .simulate_workload(state.target_id.as_str(), &wq, &ddls)
+        .await
+        .map_err(sim_error)?;
+    let saved_pct = if saving.affected_ms > 0.0 {
+        100.0 * saving.saved_ms / saving.affected_ms
+    } else {
+        0.0
+    };
+    Ok(Json(serde_json::json!({
+        "rec_ids": recs.iter().map(|r| r.rec_id.clone()).collect::<Vec<_>>(),
+        "ddls": ddls,
+        "saved_ms": saving.saved_ms,
+        "affected_ms": saving.affected_ms,
+        "saved_pct": saved_pct,
+        "after_is_estimate": true,
+        "lines": saving.lines,
+    })))
+}

@@ -63,7 +63,12 @@ fn best_plan(plans: &[Plan]) -> Option<&Plan> {
 
 fn reason(metric: &Metric, plan: Option<&Plan>, top: Option<&&Recommendation>) -> String {
     if let Some(r) = top {
-        let first = r.rationale.split(". ").next().unwrap_or(&r.rationale);
+        // The first sentence that speaks of the query itself ("Serves query X." does not).
+        let first = r
+            .rationale
+            .split(". ")
+            .find(|s| !s.starts_with("Serves quer"))
+            .unwrap_or(&r.rationale);
         return first.trim_end_matches('.').to_string() + ".";
     }
     if let Some(seq) = plan.and_then(|p| p.facts.seq_scans.first()) {

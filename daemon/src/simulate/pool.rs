@@ -39,7 +39,37 @@ impl SimService {
         sim.precheck(req)?;
         sim.take_token(req.target)?;
         let _permit = sim.slot().await?;
-        // A permit guarantees a free connection: there are as many as permits.
+        let mut in_use = self.checkout().await?;
+        let session = in_use.slot.as_ref().expect("checked out connected");
+        let result = sim
+            .run(&session.client, session.server_version_num, req)
+            .await;
+        in_use.finish(matches!(result, Err(SimError::Db(_))));
+        result
+    }
+
+    /// Simulates `ddls` together on every query of a workload (one rate-limit token, one slot).
+    pub async fn simulate_workload(
+        &self,
+        target: &str,
+        queries: &[super::WorkloadQuery<'_>],
+        ddls: &[String],
+    ) -> Result<super::WorkloadSaving, SimError> {
+        let sim = &self.simulator;
+        sim.take_token(target)?;
+        let _permit = sim.slot().await?;
+        let mut in_use = self.checkout().await?;
+        let session = in_use.slot.as_ref().expect("checked out connected");
+        let result =
+            super::simulate_workload(&session.client, session.server_version_num, queries, ddls)
+                .await;
+        in_use.finish(matches!(result, Err(SimError::Db(_))));
+        result
+    }
+
+    /// A free slot's connection, (re)connected. Call only while holding a slot permit: there
+    /// are as many connections as permits, so one is free.
+    async fn checkout(&self) -> Result<InUse<'_>, SimError> {
         let mut guard = None;
         for s in &self.sessions {
             if let Ok(g) = s.try_lock() {
@@ -60,19 +90,10 @@ impl SimService {
                 .map_err(|e| SimError::Db(e.to_string()))?;
             *guard = Some(s);
         }
-        let mut in_use = InUse {
+        Ok(InUse {
             slot: guard,
             done: false,
-        };
-        let session = in_use.slot.as_ref().expect("connected above");
-        let result = sim
-            .run(&session.client, session.server_version_num, req)
-            .await;
-        if matches!(result, Err(SimError::Db(_))) || session.client.is_closed() {
-            *in_use.slot = None; // reconnect next time
-        }
-        in_use.done = true;
-        result
+        })
     }
 }
 
@@ -81,6 +102,17 @@ impl SimService {
 struct InUse<'a> {
     slot: tokio::sync::MutexGuard<'a, Option<Session>>,
     done: bool,
+}
+
+impl InUse<'_> {
+    /// The simulation ended (not cancelled); a database failure or a closed connection means
+    /// reconnecting next time.
+    fn finish(&mut self, db_failed: bool) {
+        if db_failed || self.slot.as_ref().is_some_and(|s| s.client.is_closed()) {
+            *self.slot = None;
+        }
+        self.done = true;
+    }
 }
 
 impl Drop for InUse<'_> {

@@ -102,13 +102,15 @@ pub fn candidates(input: &AdvisorInput) -> (Vec<Recommendation>, Vec<DroppedCand
     let mut recs = Vec::new();
 
     let stale = rules::stats::stale_tables(&w);
-    let (index_cands, mut d) = rules::missing_index::candidates(&w, &stale);
+    // Index advice waits only where stale statistics demonstrably mislead the planner.
+    let misleading = rules::stats::misleading_tables(&w, &stale);
+    let (index_cands, mut d) = rules::missing_index::candidates(&w, &misleading);
     dropped.append(&mut d);
     let (mut index_recs, mut d) = rules::composite_index::consolidate(&w, index_cands);
     dropped.append(&mut d);
     recs.append(&mut index_recs);
     recs.append(&mut rules::rewrite::recommend(&w));
-    recs.append(&mut rules::stats::recommend(&w, &stale));
+    recs.append(&mut rules::stats::recommend(&w, &stale, &misleading));
     recs.append(&mut rules::redundant_index::recommend(&w));
 
     for r in &mut recs {
@@ -242,28 +244,7 @@ pub fn count(n: f64) -> String {
 }
 
 /// A time as ISO-8601 UTC (`2024-05-01T12:00:00Z`) for rationales.
-pub fn iso(ms: Millis) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
+pub use optidb_core::time::iso;
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,9 @@
 //! a table with many rows modified since its last ANALYZE (relative to its size) gets
 //! `ANALYZE table`. From plans with actuals: a scan whose estimate is off by ≥ 10× on a table
 //! with fresh statistics and several filter columns gets `CREATE STATISTICS` (the columns are
-//! probably correlated). Stale tables are also what [`super::missing_index`] holds back on.
+//! probably correlated). Index advice ([`super::missing_index`]) is held back only on stale tables
+//! whose statistics demonstrably mislead the planner ([`misleading_tables`]): a modification
+//! count alone can be an artifact (counters flushed after an ANALYZE in the same transaction).
 
 use super::{metric_evidence, quote_ident, quote_table};
 use crate::analyze::advisor::workload::{filter_columns_by_table, Workload};
@@ -33,7 +35,40 @@ pub fn stale_tables(w: &Workload<'_>) -> BTreeSet<String> {
         .collect()
 }
 
-pub fn recommend(w: &Workload<'_>, stale: &BTreeSet<String>) -> Vec<Recommendation> {
+/// The planner's row count is off from the live rows by this factor (either way): its picture
+/// of the table is demonstrably wrong.
+pub const MISLEADING_ROWS: f64 = 2.0;
+
+/// Stale tables whose statistics demonstrably mislead the planner: its row count is off by
+/// [`MISLEADING_ROWS`]×, or an analyzed plan misestimates a node on the table by [`SKEW`]×.
+pub fn misleading_tables(w: &Workload<'_>, stale: &BTreeSet<String>) -> BTreeSet<String> {
+    stale
+        .iter()
+        .filter(|name| {
+            let Some(t) = w.table(name) else { return false };
+            let (a, b) = ((t.live_tuples as f64).max(1.0), t.rows_est.max(1.0));
+            if a.max(b) / a.min(b) >= MISLEADING_ROWS {
+                return true;
+            }
+            let bare_name = bare(name);
+            w.queries.iter().any(|q| {
+                q.analyzed.is_some_and(|p| {
+                    p.facts.max_row_skew.is_some_and(|s| s >= SKEW)
+                        && p.facts.max_row_skew_node.as_deref().is_some_and(|n| {
+                            n.ends_with(name.as_str()) || n.ends_with(&format!(" {bare_name}"))
+                        })
+                })
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+pub fn recommend(
+    w: &Workload<'_>,
+    stale: &BTreeSet<String>,
+    misleading: &BTreeSet<String>,
+) -> Vec<Recommendation> {
     let mut out = Vec::new();
     let by_table = filter_columns_by_table(w);
     for name in stale {
@@ -58,6 +93,7 @@ pub fn recommend(w: &Workload<'_>, stale: &BTreeSet<String>) -> Vec<Recommendati
             tb.total_cmp(&ta).then(a.cmp(b))
         });
         let rows = (t.live_tuples as f64).max(1.0);
+        let held_back = misleading.contains(name);
         let ratio = t.mods_since_analyze as f64 / t.rows_est.max(1.0);
         let mut evidence = vec![Evidence {
             source: "schema".into(),
@@ -111,8 +147,7 @@ pub fn recommend(w: &Workload<'_>, stale: &BTreeSet<String>) -> Vec<Recommendati
         let rationale = format!(
             "{} rows of {name} were modified since its statistics were last taken ({} live rows \
              now, the planner still assumes {}), so row estimates for {} are unreliable and \
-             plans may pick the wrong join or scan.{skew_text}{auto} Run ANALYZE; index advice \
-             on this table is held back until then.",
+             plans may pick the wrong join or scan.{skew_text}{auto} {}",
             count(t.mods_since_analyze as f64),
             count(rows),
             count(t.rows_est),
@@ -120,6 +155,13 @@ pub fn recommend(w: &Workload<'_>, stale: &BTreeSet<String>) -> Vec<Recommendati
                 "its columns".to_string()
             } else {
                 columns.join(", ")
+            },
+            if held_back {
+                "Run ANALYZE; index advice on this table is held back until then."
+            } else {
+                "The planner's row count still matches the table, so this may be a counter \
+                 artifact (a bulk load analyzed in the same transaction); running ANALYZE is cheap \
+                 and settles it."
             }
         );
         out.push(make_rec(
@@ -132,7 +174,11 @@ pub fn recommend(w: &Workload<'_>, stale: &BTreeSet<String>) -> Vec<Recommendati
             format!("ANALYZE {};", quote_table(name)),
             rationale,
             evidence,
-            base_confidence(RecType::Stats) + 0.02,
+            if held_back {
+                base_confidence(RecType::Stats) + 0.02
+            } else {
+                base_confidence(RecType::Stats) - 0.1
+            },
             format!(
                 "ANALYZE reads a sample (default 30,000 rows) and takes a light lock that does not \
                  block reads or writes; plans of queries on {name} may change afterwards."
@@ -244,6 +290,29 @@ mod tests {
         assert_eq!(r.ddl, "ANALYZE public.clicks;");
         assert!(r.rationale.contains("autovacuum_enabled"));
         assert!(dropped.iter().any(|d| d.reason.contains("stale")));
+    }
+
+    #[test]
+    fn a_modification_count_alone_does_not_hold_back_index_advice() {
+        // Counters flushed after an ANALYZE in the same transaction: 250,000 "modified" rows,
+        // but the planner's row count matches the table.
+        let fx = Fixture::new()
+            .table_full("public.clicks", 250_000.0, 250_000, 250_000, true)
+            .query("q1", "SELECT * FROM clicks WHERE source = $1", 10, 40.0)
+            .plan("q1", seq_scan("clicks", "(source = $1)", 25.0));
+        let input = fx.input();
+        let w = Workload::new(&input);
+        let stale = stale_tables(&w);
+        assert!(stale.contains("public.clicks"));
+        assert!(misleading_tables(&w, &stale).is_empty());
+        let recs = recommend(&w, &stale, &BTreeSet::new());
+        assert_eq!(recs.len(), 1);
+        assert!(
+            recs[0].rationale.contains("counter artifact"),
+            "{}",
+            recs[0].rationale
+        );
+        assert!(recs[0].confidence < base_confidence(RecType::Stats));
     }
 
     #[test]
