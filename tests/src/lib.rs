@@ -212,3 +212,25 @@ pub fn get_with_header(url: &str, name: &str, value: &str) -> Result<String, Str
         .map_err(|e| e.to_string())?;
     r.body_mut().read_to_string().map_err(|e| e.to_string())
 }
+
+/// A sandbox with a `tickets` table (200,000 rows, `buyer_id` with 5,000 values and no index on
+/// it, `price`), analyzed in its own step, pg_stat_statements reset, and the slow query
+/// `SELECT * FROM tickets WHERE buyer_id = <i>` run `calls` times: one clear missing index.
+pub fn tickets_sandbox(calls: usize) -> optidb::sandbox::Sandbox {
+    let sb = optidb::sandbox::Sandbox::start(optidb::sandbox::SandboxOptions::default())
+        .expect("sandbox");
+    sb.batch_execute(
+        "CREATE TABLE tickets (id int PRIMARY KEY, buyer_id int NOT NULL, price int);
+         INSERT INTO tickets SELECT g, g % 5000, g % 97 FROM generate_series(1, 200000) g;",
+    )
+    .expect("tickets");
+    // A separate step: statistics taken after the insert's counters are flushed.
+    sb.batch_execute("ANALYZE tickets").expect("analyze");
+    sb.batch_execute("SELECT pg_stat_statements_reset()")
+        .expect("reset");
+    for i in 0..calls {
+        sb.batch_execute(&format!("SELECT * FROM tickets WHERE buyer_id = {i}"))
+            .expect("workload");
+    }
+    sb
+}

@@ -18,17 +18,7 @@ fn assert_error_shape(a: &optidb_e2e::Answer, status: u16) {
 
 #[test]
 fn every_endpoint_answers_and_bad_requests_get_clear_errors() {
-    let sb = Sandbox::start(SandboxOptions::default()).unwrap();
-    sb.batch_execute(
-        "CREATE TABLE tickets (id int PRIMARY KEY, buyer_id int NOT NULL, price int);
-         INSERT INTO tickets SELECT g, g % 5000, g % 97 FROM generate_series(1, 200000) g;
-         ANALYZE; SELECT pg_stat_statements_reset();",
-    )
-    .unwrap();
-    for i in 0..10 {
-        sb.batch_execute(&format!("SELECT * FROM tickets WHERE buyer_id = {i}"))
-            .unwrap();
-    }
+    let sb = optidb_e2e::tickets_sandbox(10);
     let store = tempfile::tempdir().unwrap();
     let d = Daemon::start(&sb.url(), store.path(), &["--sample-interval-ms", "0"]);
     assert_eq!(optidb_e2e::post_empty(&d.url("/scan")).unwrap().status, 200);
@@ -133,17 +123,7 @@ fn optidb(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
 
 #[test]
 fn cli_parity_token_metrics_and_chat() {
-    let sb = Sandbox::start(SandboxOptions::default()).unwrap();
-    sb.batch_execute(
-        "CREATE TABLE tickets (id int PRIMARY KEY, buyer_id int NOT NULL);
-         INSERT INTO tickets SELECT g, g % 5000 FROM generate_series(1, 200000) g;
-         ANALYZE; SELECT pg_stat_statements_reset();",
-    )
-    .unwrap();
-    for i in 0..10 {
-        sb.batch_execute(&format!("SELECT * FROM tickets WHERE buyer_id = {i}"))
-            .unwrap();
-    }
+    let sb = optidb_e2e::tickets_sandbox(10);
     let store = tempfile::tempdir().unwrap();
     let d = Daemon::start_with_env(
         &sb.url(),

@@ -2,23 +2,12 @@
 //! `neovim`) runs the real `optidb-lsp` binary against a real `optidb daemon` that scanned a real
 //! sandbox, and sees a live warning and a "why is this slow" hover on the slow statement.
 
-use optidb::sandbox::{Sandbox, SandboxOptions};
 use optidb_e2e::{bin_path, post_empty, Daemon};
 use std::process::Command;
 
 #[test]
 fn neovim_sees_a_live_warning_and_a_hover_on_a_slow_query() {
-    let sb = Sandbox::start(SandboxOptions::default()).unwrap();
-    sb.batch_execute(
-        "CREATE TABLE tickets (id int PRIMARY KEY, buyer_id int NOT NULL, price int);
-         INSERT INTO tickets SELECT g, g % 5000, g % 97 FROM generate_series(1, 200000) g;
-         ANALYZE; SELECT pg_stat_statements_reset();",
-    )
-    .unwrap();
-    for i in 0..20 {
-        sb.batch_execute(&format!("SELECT * FROM tickets WHERE buyer_id = {i}"))
-            .unwrap();
-    }
+    let sb = optidb_e2e::tickets_sandbox(20);
     let store = tempfile::tempdir().unwrap();
     let d = Daemon::start(&sb.url(), store.path(), &["--sample-interval-ms", "0"]);
     assert_eq!(post_empty(&d.url("/scan")).unwrap().status, 200);

@@ -321,18 +321,8 @@ fn parallel_simulations_do_not_fail_or_starve_the_workload() {
 
 #[test]
 fn a_workload_simulation_sums_the_saving_over_every_affected_query() {
-    let sb = optidb::sandbox::Sandbox::start(optidb::sandbox::SandboxOptions::default()).unwrap();
-    sb.batch_execute(
-        "CREATE TABLE tickets (id int PRIMARY KEY, buyer_id int NOT NULL, price int);
-         INSERT INTO tickets SELECT g, g % 5000, g % 97 FROM generate_series(1, 200000) g;",
-    )
-    .unwrap();
-    sb.batch_execute("ANALYZE tickets").unwrap();
-    sb.batch_execute("SELECT pg_stat_statements_reset()")
-        .unwrap();
+    let sb = optidb_e2e::tickets_sandbox(10);
     for i in 0..10 {
-        sb.batch_execute(&format!("SELECT * FROM tickets WHERE buyer_id = {i}"))
-            .unwrap();
         sb.batch_execute(&format!(
             "SELECT count(*) FROM tickets WHERE buyer_id = {i} AND price > 3"
         ))
