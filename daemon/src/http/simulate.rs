@@ -34,11 +34,9 @@ pub async fn simulate(
     body: Result<Json<SimulateBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Simulation>, ApiError> {
     let Json(body) = body.map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad request body",
-            e.body_text(),
-            r#"send JSON: {"query_id": "…", "ddl": "CREATE INDEX …", "mode": "hypopg"}"#,
+        super::error::bad_json(
+            e,
+            r#"{"query_id": "…", "ddl": "CREATE INDEX …", "mode": "hypopg"}"#,
         )
     })?;
     run_simulation(
@@ -70,15 +68,8 @@ pub async fn run_simulation(
             "use \"hypopg\" (hypothetical index, nothing is written) or \"real\" (sandboxes only)",
         )
     })?;
+    super::error::check_query_id(query_id)?;
     let id = query_id.to_string();
-    if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad query id",
-            format!("{id:?} is not a query id (16 hex digits)"),
-            "take ids from GET /bottlenecks or compute one with `optidb fingerprint`",
-        ));
-    }
     let ddl =
         match (
             ddl.map(str::to_string).filter(|d| !d.trim().is_empty()),
