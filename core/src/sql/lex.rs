@@ -78,6 +78,18 @@ impl Token {
     }
 }
 
+/// The highest `$n` parameter number in `src` (0 when there is none): the number of
+/// parameters PostgreSQL infers for `PREPARE name AS src`. Parameters inside strings and
+/// comments do not count.
+pub fn max_param(src: &str) -> usize {
+    tokenize(src)
+        .iter()
+        .filter(|t| t.kind == TokenKind::Param)
+        .filter_map(|t| t.text(src)[1..].parse::<usize>().ok())
+        .max()
+        .unwrap_or(0)
+}
+
 const OP_CHARS: &[u8] = b"+-*/<>=~!@#%^&|`";
 
 fn is_ident_start(b: u8) -> bool {
@@ -445,6 +457,14 @@ mod tests {
         assert!(k.contains(&(TokenKind::Question, "?")));
         assert!(k.contains(&(TokenKind::Colon, ":")));
         assert!(k.contains(&(TokenKind::Operator, ":=")));
+    }
+
+    #[test]
+    fn the_highest_parameter_counts_outside_strings_and_comments() {
+        assert_eq!(max_param("SELECT 1"), 0);
+        assert_eq!(max_param("SELECT $2, $10, $3"), 10);
+        assert_eq!(max_param("SELECT '$9', $1 /* $8 */ -- $7\n"), 1);
+        assert_eq!(max_param("SELECT $$ $5 $$, a$6 FROM t WHERE b = $2"), 2);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! the daemon: the scan fails with a reason and a hint, the last complete scan stays served, and
 //! the next scan reconnects.
 
+pub mod batch;
 pub mod error;
 pub mod plans;
 pub mod sampler;

@@ -155,15 +155,15 @@ impl Simulator {
         server_version_num: u32,
         req: &SimRequest<'_>,
     ) -> Result<Simulation, SimError> {
-        self.precheck(req)?;
+        let ddl = self.precheck(req)?;
         self.take_token(req.target)?;
         let _permit = self.slot().await?;
-        self.run(client, server_version_num, req).await
+        self.run_checked(client, server_version_num, req, ddl).await
     }
 
-    /// What can be refused without touching the database.
-    pub fn precheck(&self, req: &SimRequest<'_>) -> Result<(), SimError> {
-        ddl::validate(req.ddl)?;
+    /// What can be refused without touching the database. Returns the validated DDL.
+    pub fn precheck(&self, req: &SimRequest<'_>) -> Result<String, SimError> {
+        let ddl = ddl::validate(req.ddl)?;
         if req.mode == Mode::Real {
             if !req.target_is_sandbox {
                 return Err(SimError::Refused(
@@ -182,10 +182,12 @@ impl Simulator {
                 ));
             }
         }
-        Ok(())
+        Ok(ddl)
     }
 
-    /// The simulation itself, without limits (the caller holds a slot).
+    /// The simulation itself, without limits (the caller holds a slot). hypopg mode runs under
+    /// the session's statement_timeout ([`pool::SimService`] opens its sessions with
+    /// `step_timeout`); real mode sets `step_timeout` on its own transaction.
     pub async fn run(
         &self,
         client: &Client,
@@ -193,13 +195,17 @@ impl Simulator {
         req: &SimRequest<'_>,
     ) -> Result<Simulation, SimError> {
         let ddl = ddl::validate(req.ddl)?;
-        client
-            .batch_execute(&format!(
-                "SET {MARKER} statement_timeout = {}",
-                self.cfg.step_timeout.as_millis().max(1)
-            ))
-            .await
-            .map_err(SimError::from_pg)?;
+        self.run_checked(client, server_version_num, req, ddl).await
+    }
+
+    /// [`Simulator::run`] with `ddl` already validated ([`Simulator::precheck`]).
+    pub(crate) async fn run_checked(
+        &self,
+        client: &Client,
+        server_version_num: u32,
+        req: &SimRequest<'_>,
+        ddl: String,
+    ) -> Result<Simulation, SimError> {
         match req.mode {
             Mode::Hypopg => self.run_hypopg(client, server_version_num, req, ddl).await,
             Mode::Real => self.run_real(client, req, ddl).await,
@@ -214,13 +220,14 @@ impl Simulator {
         ddl: String,
     ) -> Result<Simulation, SimError> {
         let q = req.query;
-        let sample = q.raw_has_values && crate::collect::plans::analyzable_sample(&q.raw_sql);
+        // Parsed only when needed (most simulations plan the measured generic statement).
+        let sample = || q.raw_has_values && crate::collect::plans::analyzable_sample(&q.raw_sql);
         // Plan what was measured: the normalized statement generically; a real-value sample
         // when there is one and no measured mean (its EXPLAIN ANALYZE gives before_ms).
         let measured = req.mean_ms.filter(|m| m.is_finite() && *m > 0.0);
-        let (before_ms, stmt) = match (measured, sample) {
-            (Some(m), _) => (m, Stmt::Generic(&q.norm_sql)),
-            (None, true) => {
+        let (before_ms, stmt) = match measured {
+            Some(m) => (m, Stmt::Generic(&q.norm_sql)),
+            None if sample() => {
                 let analyzed =
                     crate::collect::plans::analyzed_plan(client, &q.raw_sql, self.cfg.step_timeout)
                         .await?;
@@ -229,13 +236,13 @@ impl Simulator {
                     Stmt::Sample(&q.raw_sql),
                 )
             }
-            (None, false) => (0.0, Stmt::Generic(&q.norm_sql)),
+            None => (0.0, Stmt::Generic(&q.norm_sql)),
         };
         let ddls = std::slice::from_ref(&ddl);
         let w = match whatif(client, server_version_num, stmt, ddls).await {
             // A generic plan can fail where a real-value sample plans fine (a parameter type
             // the planner cannot infer): fall back to the sample.
-            Err(SimError::Planner(_)) if sample && matches!(stmt, Stmt::Generic(_)) => {
+            Err(SimError::Planner(_)) if matches!(stmt, Stmt::Generic(_)) && sample() => {
                 whatif(client, server_version_num, Stmt::Sample(&q.raw_sql), ddls).await?
             }
             other => other?,
@@ -297,7 +304,9 @@ impl Simulator {
         );
         client
             .batch_execute(&format!(
-                "BEGIN READ WRITE; SET LOCAL {MARKER} lock_timeout = 2000"
+                "BEGIN READ WRITE; SET LOCAL {MARKER} lock_timeout = 2000; \
+                 SET LOCAL {MARKER} statement_timeout = {}",
+                self.cfg.step_timeout.as_millis().max(1)
             ))
             .await
             .map_err(SimError::from_pg)?;

@@ -23,8 +23,11 @@ pub struct SimService {
 }
 
 impl SimService {
-    pub fn new(target: TargetConfig, cfg: SimConfig, is_sandbox: bool) -> Self {
+    /// Sessions are opened with `cfg.step_timeout` as their statement_timeout: every step of
+    /// a simulation runs under it.
+    pub fn new(mut target: TargetConfig, cfg: SimConfig, is_sandbox: bool) -> Self {
         let n = cfg.max_concurrent.max(1);
+        target.statement_timeout = cfg.step_timeout;
         SimService {
             simulator: Simulator::new(cfg),
             target,
@@ -36,13 +39,13 @@ impl SimService {
     /// Checks, rate-limits, waits for a slot, and simulates on that slot's connection.
     pub async fn simulate(&self, req: &SimRequest<'_>) -> Result<Simulation, SimError> {
         let sim = &self.simulator;
-        sim.precheck(req)?;
+        let ddl = sim.precheck(req)?;
         sim.take_token(req.target)?;
         let _permit = sim.slot().await?;
         let mut in_use = self.checkout().await?;
         let session = in_use.slot.as_ref().expect("checked out connected");
         let result = sim
-            .run(&session.client, session.server_version_num, req)
+            .run_checked(&session.client, session.server_version_num, req, ddl)
             .await;
         in_use.finish(matches!(result, Err(SimError::Db(_))));
         result

@@ -232,9 +232,19 @@ async fn after_a_cancelled_whatif_the_next_one_starts_clean() {
     )
     .await;
     assert!(r.is_err(), "the what-if should have been cancelled");
-    // The dropped future could not clean up: the hypothetical index is still there ...
-    assert_eq!(hypo_count(&s.client).await, 1);
-    // ... and the next what-if on the connection starts with hypopg_reset().
+    // The server still runs the rest of the dropped call's batch, its final reset included.
+    assert_eq!(hypo_count(&s.client).await, 0);
+    assert_eq!(prepared_count(&s.client).await, 0);
+
+    // What a cancelled call leaves when its batch then failed on the server: a hypothetical
+    // index and the generic plan's prepared statement. The next what-if starts clean.
+    s.client
+        .batch_execute(
+            "SELECT hypopg_create_index('CREATE INDEX ON big (cust)'); \
+             PREPARE optidb_plan AS SELECT 1",
+        )
+        .await
+        .unwrap();
     let w = whatif(
         &s.client,
         v,
@@ -245,25 +255,28 @@ async fn after_a_cancelled_whatif_the_next_one_starts_clean() {
     .unwrap();
     assert_eq!(w.used, vec![true], "the leftover index must not be used");
     assert_eq!(hypo_count(&s.client).await, 0);
-    // A leftover from a cancelled generic plan (the prepared statement) is cleaned up too.
-    let r = tokio::time::timeout(
-        Duration::from_millis(300),
-        whatif(&s.client, v, Stmt::Generic(slow), &ddls(&[INDEX])),
-    )
-    .await;
-    assert!(r.is_err());
-    whatif::reset(&s.client).await.unwrap();
-    assert_eq!(hypo_count(&s.client).await, 0);
-    let n: i64 = s
-        .client
-        .query_one(
-            "SELECT count(*) FROM pg_prepared_statements WHERE name = 'optidb_plan'",
-            &[],
+    assert_eq!(prepared_count(&s.client).await, 0);
+    // reset() removes both as well.
+    s.client
+        .batch_execute(
+            "SELECT hypopg_create_index('CREATE INDEX ON big (cust)'); \
+             PREPARE optidb_plan AS SELECT 1",
         )
         .await
-        .unwrap()
-        .get(0);
-    assert_eq!(n, 0);
+        .unwrap();
+    whatif::reset(&s.client).await.unwrap();
+    assert_eq!(hypo_count(&s.client).await, 0);
+    assert_eq!(prepared_count(&s.client).await, 0);
+}
+
+async fn prepared_count(c: &Client) -> i64 {
+    c.query_one(
+        "SELECT count(*) FROM pg_prepared_statements WHERE name = 'optidb_plan'",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
 }
 
 fn query(norm: &str, raw: &str) -> Query {
@@ -578,4 +591,100 @@ async fn simulations_are_stored_per_query() {
         .simulations(&target, "ffffffffffffffff", 10)
         .unwrap()
         .is_empty());
+}
+
+// ---- the batch runner and plan steps the what-if is built on (collect::batch, collect::plans)
+
+#[tokio::test]
+async fn a_batch_answers_per_statement_and_says_which_one_failed() {
+    use crate::collect::batch;
+    let s = session().await;
+    let stmts = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let rows = batch::run(
+        &s.client,
+        &stmts(&[
+            "SET statement_timeout = 5000",
+            "SELECT 1, NULL",
+            "SELECT 2 -- c",
+        ]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows[0].is_empty());
+    assert_eq!(rows[1], vec![vec![Some("1".to_string()), None]]);
+    assert_eq!(rows[2], vec![vec![Some("2".to_string())]]);
+
+    let f = batch::run(
+        &s.client,
+        &stmts(&["SELECT 1", "SELECT 2", "SELECT nope FROM big", "SELECT 4"]),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(f.at, 2, "{:?}", f.error);
+    // The connection is usable afterwards and not left in a transaction.
+    let rows = batch::run(&s.client, &stmts(&["SELECT 5"])).await.unwrap();
+    assert_eq!(rows[0], vec![vec![Some("5".to_string())]]);
+}
+
+#[tokio::test]
+async fn a_timeout_set_inside_a_batch_applies_to_the_statements_after_it() {
+    use crate::collect::batch;
+    let s = session().await;
+    let f = batch::run(
+        &s.client,
+        &[
+            "BEGIN READ ONLY".to_string(),
+            "SET LOCAL statement_timeout = 100".to_string(),
+            "SELECT pg_sleep(3)".to_string(),
+            "ROLLBACK".to_string(),
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(f.at, 2);
+    assert!(matches!(SimError::from_pg(f.error), SimError::Timeout(_)));
+    s.client.batch_execute("ROLLBACK").await.unwrap();
+}
+
+#[tokio::test]
+async fn generic_plans_count_parameters_and_survive_a_stale_prepared_statement() {
+    use crate::collect::plans;
+    let s = session().await;
+    let v = s.server_version_num;
+    s.client
+        .batch_execute("PREPARE optidb_plan AS SELECT 1")
+        .await
+        .unwrap();
+    let plan = plans::generic_plan(
+        &s.client,
+        v,
+        "SELECT * FROM big WHERE cust = $1 AND note <> '$9' AND id > $2 -- $7",
+    )
+    .await
+    .unwrap();
+    assert!(whatif::root_cost(&plan).is_some(), "{plan}");
+    assert_eq!(prepared_count(&s.client).await, 0);
+    // A planner error leaves nothing behind either, and says why.
+    let e = plans::generic_plan(&s.client, v, "SELECT * FROM big WHERE nope = $1")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("nope"), "{e}");
+    assert_eq!(prepared_count(&s.client).await, 0);
+    // Two statements are refused before anything is sent.
+    let e = plans::generic_plan(&s.client, v, "SELECT 1; SELECT 2")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("exactly one"), "{e}");
+    // EXPLAIN ANALYZE of a sample that fails is rolled back: no transaction stays open.
+    let e = plans::analyzed_plan(&s.client, "SELECT 1 / 0", Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("division by zero"), "{e}");
+    // (In a transaction left open after the error, this would fail: "current transaction is
+    // aborted".)
+    s.client
+        .batch_execute("SELECT 1")
+        .await
+        .expect("the failed EXPLAIN ANALYZE was rolled back");
 }

@@ -2,35 +2,46 @@
 //! and compare — on one connection, leaving no hypothetical state behind. The advisor verifies
 //! its candidates through [`whatif`]; the simulator builds [`Simulation`]s on it.
 //!
+//! # One round trip
+//!
+//! A what-if is sent as one batch ([`crate::collect::batch`]): `hypopg_reset()`, the baseline
+//! plan, `hypopg_create_index` per index, the plan again, `hypopg_reset()`. One message instead
+//! of one per step is what keeps simulations cheap for the target (see docs/performance.md).
+//!
 //! # No hypothetical state is left behind
 //!
 //! Hypothetical indexes live in the backend's memory, so they must be reset on the same
 //! connection:
 //!
-//! - **Success and every error path:** [`whatif`] runs its steps in an inner future and calls
-//!   `hypopg_reset()` after it, whatever it returned (a planner error, statement_timeout, a bad
+//! - **Success:** the batch ends with `hypopg_reset()` (and the generic plan's DEALLOCATE).
+//! - **Every error path:** PostgreSQL skips the statements after a failing one, so [`whatif`]
+//!   then calls [`reset`] itself, whatever failed (a planner error, statement_timeout, a bad
 //!   DDL after earlier indexes were created …).
 //! - **Cancellation:** when the caller drops the future mid-way (a client disconnect, a
-//!   `tokio::time::timeout`), no code runs on that connection any more and the indexes stay.
-//!   Therefore every [`whatif`] call **starts** with `hypopg_reset()` (and deallocates a
-//!   prepared statement a dropped generic-plan step may have left): the next use of the
-//!   connection through this module begins from a clean state. Code that uses such a
-//!   connection for anything else first calls [`reset`]. tokio-postgres keeps a connection
-//!   usable when a request future is dropped (the connection task drains the answer).
+//!   `tokio::time::timeout`), the server still runs the rest of the batch, final reset
+//!   included, unless a statement fails. For that case every batch also **starts** with
+//!   `hypopg_reset()`, and a generic-plan prepared statement left behind makes the next PREPARE
+//!   fail with "already exists", which [`whatif`] answers with [`reset`] and one retry: the
+//!   next use of the connection through this module begins from a clean state. Code that uses
+//!   such a connection for anything else first calls [`reset`]. tokio-postgres keeps a
+//!   connection usable when a request future is dropped (the connection task drains the answer).
 //!
 //! # Generic plans
 //!
-//! `$n` statements are planned by [`crate::collect::plans::generic_plan`], the same code the
-//! collector uses; it PREPAREs anew each time, so the "after" plan sees the hypothetical
-//! indexes (a prepared statement would keep its cached plan). Real-value samples are planned
-//! with plain `EXPLAIN` (costs only, nothing is executed).
+//! `$n` statements are planned with [`PlanSteps::generic`], the same statements the collector
+//! uses; they PREPARE anew each time, so the "after" plan sees the hypothetical indexes (a
+//! prepared statement would keep its cached plan). Real-value samples are planned with plain
+//! `EXPLAIN` (costs only, nothing is executed).
 
 use super::ddl;
 use super::error::SimError;
 use crate::analyze::plan_facts::walk_nodes;
-use crate::collect::plans::{generic_plan, PREPARED_NAME};
+use crate::collect::batch;
+use crate::collect::plans::{
+    check_plannable, deallocate_stale, is_stale_prepared, plan_in, PlanSteps,
+};
 use crate::collect::session::MARKER;
-use tokio_postgres::{Client, SimpleQueryMessage};
+use tokio_postgres::Client;
 
 /// What to plan: a normalized statement or a sample with real values.
 #[derive(Debug, Clone, Copy)]
@@ -84,30 +95,19 @@ pub fn root_cost(plan: &serde_json::Value) -> Option<f64> {
 }
 
 /// Removes every hypothetical index of this backend and a generic-plan prepared statement a
-/// cancelled call may have left. Cheap (one round trip when nothing is left over).
+/// cancelled call may have left. Two round trips (three when a prepared statement was left).
 pub async fn reset(client: &Client) -> Result<(), SimError> {
-    let sql = format!(
-        "SELECT {MARKER} hypopg_reset(), EXISTS (SELECT FROM pg_prepared_statements WHERE name = '{PREPARED_NAME}')"
-    );
-    let mut stale = false;
-    for msg in client.simple_query(&sql).await.map_err(SimError::from_pg)? {
-        if let SimpleQueryMessage::Row(row) = msg {
-            stale = row.get(1) == Some("t");
-        }
-    }
-    if stale {
-        client
-            .batch_execute(&format!("DEALLOCATE {MARKER} {PREPARED_NAME}"))
-            .await
-            .map_err(SimError::from_pg)?;
-    }
-    Ok(())
+    client
+        .batch_execute(&format!("SELECT {MARKER} hypopg_reset()"))
+        .await
+        .map_err(SimError::from_pg)?;
+    deallocate_stale(client).await.map_err(SimError::from_pg)
 }
 
 /// Plans `stmt`, creates the hypothetical indexes of `index_ddls` (each exactly one
 /// CREATE INDEX; CONCURRENTLY and IF NOT EXISTS are dropped), plans again and compares.
-/// Starts and ends with `hypopg_reset()` (see the module documentation). Works in read-only
-/// sessions; statement_timeout is the session's.
+/// Starts and ends with `hypopg_reset()` (see the module documentation). One round trip when
+/// it succeeds. Works in read-only sessions; statement_timeout is the session's.
 pub async fn whatif(
     client: &Client,
     server_version_num: u32,
@@ -115,7 +115,10 @@ pub async fn whatif(
     index_ddls: &[String],
 ) -> Result<WhatIf, SimError> {
     // Validate everything before touching the connection.
-    check_statement(stmt)?;
+    let sql = match stmt {
+        Stmt::Generic(s) | Stmt::Sample(s) => s,
+    };
+    check_plannable(sql).map_err(SimError::BadStatement)?;
     let ddls = index_ddls
         .iter()
         .map(|d| ddl::for_hypopg(d))
@@ -123,127 +126,125 @@ pub async fn whatif(
     if ddls.is_empty() {
         return Err(SimError::BadDdl("no index to simulate".into()));
     }
-    // Always reset first: a cancelled earlier call may have left hypothetical indexes.
-    reset(client).await?;
-    let result = steps(client, server_version_num, stmt, &ddls).await;
-    let cleanup = reset(client).await;
-    let out = result?;
-    cleanup?;
-    Ok(out)
-}
-
-async fn steps(
-    client: &Client,
-    server_version_num: u32,
-    stmt: Stmt<'_>,
-    ddls: &[String],
-) -> Result<WhatIf, SimError> {
-    let before_plan = plan(client, server_version_num, stmt).await?;
-    let mut names = Vec::with_capacity(ddls.len());
-    let mut index_bytes = Vec::with_capacity(ddls.len());
-    for d in ddls {
-        // One round trip: create, and its estimated size (NULL when hypopg cannot tell).
-        let row = client
-            .query_one(
-                &format!(
-                    "SELECT {MARKER} h.indexname, \
-                     (SELECT hypopg_relation_size(h.indexrelid))::int8 \
-                     FROM hypopg_create_index($1) h"
-                ),
-                &[d],
-            )
-            .await
-            .map_err(|e| match SimError::from_pg(e) {
-                SimError::Planner(m) => SimError::BadDdl(format!("hypopg refused {d:?}: {m}")),
-                other => other,
-            })?;
-        names.push(row.get::<_, String>(0));
-        index_bytes.push(row.get::<_, Option<i64>>(1));
-    }
-    // PREPAREd again inside: a cached plan would not see the new indexes.
-    let after_plan = plan(client, server_version_num, stmt).await?;
-    let used_names: Vec<&str> = walk_nodes(&after_plan)
-        .filter_map(|n| n.index_name())
-        .collect();
-    let used = names
-        .iter()
-        .map(|n| used_names.iter().any(|u| u == n))
-        .collect();
-    let before_cost = root_cost(&before_plan)
-        .ok_or_else(|| SimError::Planner("the plan has no total cost".into()))?;
-    let after_cost = root_cost(&after_plan)
-        .ok_or_else(|| SimError::Planner("the plan has no total cost".into()))?;
-    Ok(WhatIf {
-        before_cost,
-        after_cost,
-        improvement_pct: floored_improvement(before_cost, after_cost),
-        before_plan,
-        after_plan,
-        used,
-        index_bytes,
-    })
-}
-
-/// One statement, nothing that could smuggle a second one into a PREPARE or EXPLAIN.
-fn check_statement(stmt: Stmt<'_>) -> Result<(), SimError> {
-    let sql = match stmt {
-        Stmt::Generic(s) | Stmt::Sample(s) => s,
+    let plan = || match stmt {
+        Stmt::Generic(s) => PlanSteps::generic(server_version_num, s),
+        Stmt::Sample(s) => PlanSteps::sample(s),
     };
-    if sql.contains('\0') {
-        return Err(SimError::BadStatement(
-            "the statement contains a NUL byte".into(),
-        ));
+    let b = Batch::new(plan(), &ddls, plan());
+    let mut retried = false;
+    loop {
+        match batch::run(client, &b.statements).await {
+            Ok(rows) => return b.outcome(&rows),
+            Err(f) => {
+                // Nothing runs after the failed statement: clean up here. A stale prepared
+                // statement (a cancelled earlier call) is removed and the batch tried again.
+                let stale = b.is_prepare(f.at) && is_stale_prepared(&f.error);
+                let cleanup = if f.at > 0 {
+                    reset(client).await
+                } else {
+                    Ok(())
+                };
+                if stale && !retried && cleanup.is_ok() {
+                    retried = true;
+                    continue;
+                }
+                let err = b.error(f);
+                cleanup?;
+                return Err(err);
+            }
+        }
     }
-    let parsed = pg_query::parse(sql, 0)
-        .map_err(|e| SimError::BadStatement(format!("the statement does not parse: {e}")))?;
-    let stmts = &parsed.protobuf.stmts;
-    if stmts.len() != 1 {
-        return Err(SimError::BadStatement(format!(
-            "exactly one statement can be simulated, this text holds {}",
-            stmts.len()
-        )));
-    }
-    let explainable = stmts[0]
-        .stmt
-        .as_ref()
-        .and_then(|n| n.node.as_ref())
-        .is_some_and(|n| {
-            matches!(
-                n,
-                pg_query::NodeEnum::SelectStmt(_)
-                    | pg_query::NodeEnum::InsertStmt(_)
-                    | pg_query::NodeEnum::UpdateStmt(_)
-                    | pg_query::NodeEnum::DeleteStmt(_)
-                    | pg_query::NodeEnum::MergeStmt(_)
-            )
-        });
-    if !explainable {
-        return Err(SimError::BadStatement(
-            "only SELECT, INSERT, UPDATE, DELETE and MERGE statements have plans to compare".into(),
-        ));
-    }
-    Ok(())
 }
 
-async fn plan(
-    client: &Client,
-    server_version_num: u32,
-    stmt: Stmt<'_>,
-) -> Result<serde_json::Value, SimError> {
-    match stmt {
-        Stmt::Generic(sql) => Ok(generic_plan(client, server_version_num, sql).await?),
-        Stmt::Sample(sql) => {
-            let msgs = client
-                .simple_query(&format!("EXPLAIN {MARKER} (FORMAT JSON) {sql}"))
-                .await
-                .map_err(SimError::from_pg)?;
-            let text = msgs.into_iter().find_map(|m| match m {
-                SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-                _ => None,
-            });
-            let text = text.ok_or_else(|| SimError::Planner("EXPLAIN returned no plan".into()))?;
-            serde_json::from_str(&text)
-                .map_err(|e| SimError::Planner(format!("EXPLAIN returned unreadable JSON: {e}")))
+/// The statements of one what-if, sent as one batch: reset, baseline plan, the hypothetical
+/// indexes, the plan again, reset.
+struct Batch<'a> {
+    statements: Vec<String>,
+    ddls: &'a [String],
+    before: PlanSteps,
+    /// Index of the first `hypopg_create_index`.
+    create_at: usize,
+    after: PlanSteps,
+    /// Index of the first statement of the "after" plan.
+    after_at: usize,
+}
+
+impl<'a> Batch<'a> {
+    fn new(before: PlanSteps, ddls: &'a [String], after: PlanSteps) -> Batch<'a> {
+        // Always reset first: a cancelled earlier call may have left hypothetical indexes.
+        let mut statements = vec![format!("SELECT {MARKER} hypopg_reset()")];
+        statements.extend(before.statements.iter().cloned());
+        let create_at = statements.len();
+        for d in ddls {
+            // The index and its estimated size (NULL when hypopg cannot tell).
+            statements.push(format!(
+                "SELECT {MARKER} h.indexname, (SELECT hypopg_relation_size(h.indexrelid))::int8 \
+                 FROM hypopg_create_index({}) h",
+                batch::quote_literal(d)
+            ));
         }
+        let after_at = statements.len();
+        // PREPAREd again: a cached plan would not see the new indexes.
+        statements.extend(after.statements.iter().cloned());
+        statements.push(format!("SELECT {MARKER} hypopg_reset()"));
+        Batch {
+            statements,
+            ddls,
+            before,
+            create_at,
+            after,
+            after_at,
+        }
+    }
+
+    fn is_prepare(&self, at: usize) -> bool {
+        self.before.prepare_at.map(|p| p + 1) == Some(at)
+            || self.after.prepare_at.map(|p| p + self.after_at) == Some(at)
+    }
+
+    /// The error of the statement that failed, in the simulator's terms.
+    fn error(&self, f: batch::Failed) -> SimError {
+        let e = SimError::from_pg(f.error);
+        let created = f.at.checked_sub(self.create_at);
+        match (e, created) {
+            (SimError::Planner(m), Some(i)) if i < self.ddls.len() => {
+                SimError::BadDdl(format!("hypopg refused {:?}: {m}", self.ddls[i]))
+            }
+            (e, _) => e,
+        }
+    }
+
+    fn outcome(&self, rows: &[batch::Rows]) -> Result<WhatIf, SimError> {
+        let missing = || SimError::Db("the database answered fewer results than statements".into());
+        let rows_of = |i: usize| rows.get(i).ok_or_else(missing);
+        let before_plan = plan_in(rows_of(1 + self.before.plan_at)?)?;
+        let after_plan = plan_in(rows_of(self.after_at + self.after.plan_at)?)?;
+        let mut names = Vec::with_capacity(self.ddls.len());
+        let mut index_bytes = Vec::with_capacity(self.ddls.len());
+        for i in 0..self.ddls.len() {
+            let row = rows_of(self.create_at + i)?.first().ok_or_else(missing)?;
+            names.push(row.first().cloned().flatten().unwrap_or_default());
+            index_bytes.push(row.get(1).cloned().flatten().and_then(|v| v.parse().ok()));
+        }
+        let used_names: Vec<&str> = walk_nodes(&after_plan)
+            .filter_map(|n| n.index_name())
+            .collect();
+        let used = names
+            .iter()
+            .map(|n| used_names.iter().any(|u| u == n))
+            .collect();
+        let before_cost = root_cost(&before_plan)
+            .ok_or_else(|| SimError::Planner("the plan has no total cost".into()))?;
+        let after_cost = root_cost(&after_plan)
+            .ok_or_else(|| SimError::Planner("the plan has no total cost".into()))?;
+        Ok(WhatIf {
+            before_cost,
+            after_cost,
+            improvement_pct: floored_improvement(before_cost, after_cost),
+            before_plan,
+            after_plan,
+            used,
+            index_bytes,
+        })
     }
 }
