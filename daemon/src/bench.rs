@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+pub mod load;
+
 /// Measure OptiDB's own speed.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -47,6 +49,9 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 50)]
         runs: usize,
     },
+    /// What 3 and 30 parallel simulations cost the database's own workload: pgbench with and
+    /// without simulations sent to an in-process daemon (a throwaway sandbox with the demo seed).
+    SimulateLoad(load::LoadArgs),
 }
 
 /// One measured row.
@@ -143,6 +148,70 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
                     ))?;
                 }
             }
+            Ok(crate::cli::exit::OK)
+        }
+        BenchWhat::SimulateLoad(a) => {
+            let rt = tokio::runtime::Runtime::new()?;
+            let (rows, notes) = rt.block_on(load::bench_simulate_load(a))?;
+            if args.json {
+                crate::cli::print_line(&serde_json::to_string_pretty(&rows)?)?;
+                return Ok(crate::cli::exit::OK);
+            }
+            crate::cli::print_line(&format!(
+                "{:<32} {:>7} {:>6} {:>7} {:>8} {:>8} {:>9} {:>9} {:>7} {:>7} {:>7}",
+                "simulations during pgbench -S",
+                "sims ok",
+                "failed",
+                "sims/s",
+                "p50 ms",
+                "p95 ms",
+                "PG CPU",
+                "daemon",
+                "tps",
+                "p50 lat",
+                "p99 lat"
+            ))?;
+            crate::cli::print_line(&format!(
+                "{:<32} {:>7} {:>6} {:>7} {:>8} {:>8} {:>9} {:>9} {:>7} {:>7} {:>7}",
+                "",
+                "",
+                "",
+                "",
+                "(client)",
+                "(client)",
+                "ms/sim",
+                "ms/sim",
+                "ratio",
+                "ratio",
+                "ratio"
+            ))?;
+            for r in &rows {
+                crate::cli::print_line(&format!(
+                    "{:<32} {:>7} {:>6} {:>7.1} {:>8.1} {:>8.1} {:>9.2} {:>9.2} {:>7.3} {:>7.3} {:>7.3}",
+                    r.load,
+                    r.simulations_ok,
+                    r.simulations_failed,
+                    r.simulations_per_second,
+                    r.sim_p50_ms,
+                    r.sim_p95_ms,
+                    r.backend_cpu_ms_per_sim,
+                    r.daemon_cpu_ms_per_sim,
+                    r.tps_ratio,
+                    r.p50_ratio,
+                    r.p99_ratio
+                ))?;
+            }
+            crate::cli::print_line("")?;
+            for r in &rows {
+                crate::cli::print_line(&format!(
+                    "{}: tps without {:.0?} / with {:.0?}; (p50, p99) ms without {:.2?} / with {:.2?}",
+                    r.load, r.tps_without, r.tps_with, r.latency_without_ms, r.latency_with_ms
+                ))?;
+                for f in &r.failures {
+                    crate::cli::print_line(&format!("  failed: {f}"))?;
+                }
+            }
+            crate::cli::print_line(&notes)?;
             Ok(crate::cli::exit::OK)
         }
     }
