@@ -1,7 +1,8 @@
 //! The simulator end to end: the real `optidb daemon` binary against a real sandbox —
 //! `POST /simulate` on a slow query (large improvement, the right node change), its errors
 //! (bad DDL, unknown query, real mode on a non-sandbox, the rate limit), and 3 and 30 parallel
-//! simulations while pgbench runs (none fails; the pgbench throughput ratio is printed).
+//! simulations while pgbench runs (none fails; what they cost pgbench is `optidb bench
+//! simulate-load`'s to measure).
 
 use optidb::sandbox::{Sandbox, SandboxOptions};
 use optidb_e2e::{post_empty, post_json, Daemon};
@@ -197,61 +198,50 @@ fn the_rate_limit_answers_429() {
     assert!(a.body["hint"].as_str().unwrap().contains("minute"));
 }
 
-fn pgbench(sb: &Sandbox, secs: u32) -> f64 {
+/// Starts pgbench's select-only workload for `secs` seconds in the background.
+fn pgbench(sb: &Sandbox, secs: u32) -> std::thread::JoinHandle<String> {
     let bin = sb.bindir().join("pgbench");
-    let out = Command::new(&bin)
-        .args(["-n", "-c", "2", "-j", "1", "-T", &secs.to_string(), "-S"])
-        .arg(sb.url())
-        .output()
-        .expect("pgbench");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "pgbench failed: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix("tps = ")
-                .and_then(|r| r.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or_else(|| panic!("no tps in {text}"))
-}
-
-/// Fires simulations at the daemon until `stop`: `parallel` at once, a new wave when all are
-/// back, pausing `pause` between waves. Returns (ok, failures).
-fn drive(
-    url: String,
-    body: serde_json::Value,
-    parallel: usize,
-    pause: Duration,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> std::thread::JoinHandle<(usize, Vec<String>)> {
+    let url = sb.url();
     std::thread::spawn(move || {
-        let (mut ok, mut failed) = (0usize, Vec::new());
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            let handles: Vec<_> = (0..parallel)
-                .map(|_| {
-                    let (u, b) = (url.clone(), body.clone());
-                    std::thread::spawn(move || post_json(&u, &b))
-                })
-                .collect();
-            for h in handles {
-                match h.join().unwrap() {
-                    Ok(a) if a.status == 200 => ok += 1,
-                    Ok(a) => failed.push(format!("{} {}", a.status, a.body)),
-                    Err(e) => failed.push(e),
-                }
-            }
-            std::thread::sleep(pause);
-        }
-        (ok, failed)
+        let out = Command::new(&bin)
+            .args(["-n", "-c", "2", "-j", "1", "-T", &secs.to_string(), "-S"])
+            .arg(url)
+            .output()
+            .expect("pgbench");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "pgbench failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
     })
 }
 
+/// Sends `n` simulations at once; returns the answers that were not 200.
+fn wave(url: &str, body: &serde_json::Value, n: usize) -> Vec<String> {
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let (u, b) = (url.to_string(), body.clone());
+            std::thread::spawn(move || post_json(&u, &b))
+        })
+        .collect();
+    handles
+        .into_iter()
+        .filter_map(|h| match h.join().unwrap() {
+            Ok(a) if a.status == 200 && a.body["index_used"] == true => None,
+            Ok(a) => Some(format!("{} {}", a.status, a.body)),
+            Err(e) => Some(e),
+        })
+        .collect()
+}
+
+/// 3 and then 30 simulations at once, with the daemon's default limits (2 at a time, 60 a
+/// minute), while pgbench runs: every one succeeds (they queue for a slot), pgbench completes,
+/// and no OptiDB session is left in a transaction. What they cost pgbench is measured by
+/// `optidb bench simulate-load` (docs/performance.md), not asserted here.
 #[test]
-fn parallel_simulations_do_not_fail_or_starve_the_workload() {
+fn three_and_thirty_parallel_simulations_all_succeed_while_pgbench_runs() {
     let sb = sandbox();
     let init = Command::new(sb.bindir().join("pgbench"))
         .args(["-i", "-q", "-s", "5"])
@@ -264,59 +254,38 @@ fn parallel_simulations_do_not_fail_or_starve_the_workload() {
         String::from_utf8_lossy(&init.stderr)
     );
     let store = tempfile::tempdir().unwrap();
-    let d = Daemon::start(
-        &sb.url(),
-        store.path(),
-        &["--sample-interval-ms", "0", "--sim-per-minute", "100000"],
-    );
+    let d = Daemon::start(&sb.url(), store.path(), &["--sample-interval-ms", "0"]);
     scan(&d);
     let url = d.url("/simulate");
     let body = json!({"query_id": slow_id(), "ddl": INDEX});
 
-    // (parallel, pause between waves): waves of 3 and of 30 parallel requests once a second
-    // (the default rate limit allows 60 a minute: this is heavier), then back-to-back waves of
-    // 30 with the rate limit lifted: the simulator's slots busy all the time (a stress case;
-    // its ratio is reported, only its failures are asserted). Windows with and without
-    // simulations alternate (each "with" is compared with the windows around it) and the
-    // median ratio is reported, so other load on the machine skews it less.
-    const ROUNDS: usize = 3;
-    const SECS: u32 = 3;
-    for (parallel, pause, floor) in [
-        (3usize, Duration::from_secs(1), 0.5),
-        (30, Duration::from_secs(1), 0.5),
-        (30, Duration::ZERO, 0.0),
-    ] {
-        let mut without = vec![pgbench(&sb, SECS)];
-        let mut with = Vec::new();
-        let (mut ok, mut failed) = (0usize, Vec::new());
-        for _ in 0..ROUNDS {
-            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let driver = drive(url.clone(), body.clone(), parallel, pause, stop.clone());
-            std::thread::sleep(Duration::from_millis(100));
-            with.push(pgbench(&sb, SECS));
-            stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            let (o, f) = driver.join().unwrap();
-            ok += o;
-            failed.extend(f);
-            without.push(pgbench(&sb, SECS));
-        }
-        let mut ratios: Vec<f64> = (0..ROUNDS)
-            .map(|i| with[i] / ((without[i] + without[i + 1]) / 2.0))
-            .collect();
-        ratios.sort_by(f64::total_cmp);
-        let ratio = ratios[ROUNDS / 2];
-        println!(
-            "waves of {parallel} every {pause:?}: {ok} simulations ok, {} failed; pgbench -S tps \
-             with {with:.0?} / without {without:.0?}; ratios {ratios:.3?}, median {ratio:.3}",
-            failed.len()
-        );
-        assert!(failed.is_empty(), "failed simulations: {failed:?}");
-        assert!(ok >= parallel, "too few simulations ran: {ok}");
+    let bench = pgbench(&sb, 4);
+    std::thread::sleep(Duration::from_millis(300));
+    for n in [3, 30] {
+        let failed = wave(&url, &body, n);
         assert!(
-            ratio > floor,
-            "pgbench slowed down too much: ratio {ratio:.3}"
+            failed.is_empty(),
+            "{n} in parallel: {failed:?}\n{}",
+            d.stderr()
         );
     }
+    let out = bench.join().expect("pgbench thread");
+    assert!(out.contains("tps = "), "{out}");
+
+    let a = optidb_e2e::get(&d.url(&format!("/queries/{}", slow_id()))).unwrap();
+    assert!(
+        a.body["simulations"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty()),
+        "the simulations are stored: {}",
+        a.body
+    );
+    sb.batch_execute(
+        "DO $$ BEGIN IF EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'optidb' \
+         AND state NOT IN ('idle')) THEN RAISE EXCEPTION 'an optidb session is not idle'; \
+         END IF; END $$",
+    )
+    .expect("every OptiDB session is idle after the simulations");
 }
 
 #[test]
