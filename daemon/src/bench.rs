@@ -230,6 +230,41 @@ pub struct SimRow {
     pub plan_changes: Vec<String>,
 }
 
+/// A seeded slow pattern whose expected fix is an index.
+pub struct SeededFix {
+    pub pattern: String,
+    /// Call 0 of the pattern, with real values.
+    pub sample: String,
+    /// The expected `CREATE INDEX`.
+    pub ddl: String,
+}
+
+/// The seeded patterns whose expected finding is a missing or composite index.
+pub fn seeded_index_fixes() -> anyhow::Result<Vec<SeededFix>> {
+    use crate::seed::FindingType;
+    let workload = crate::seed::workload()?;
+    let mut out = Vec::new();
+    for f in crate::seed::expected()? {
+        if !matches!(
+            f.kind,
+            FindingType::MissingIndex | FindingType::CompositeIndex
+        ) {
+            continue;
+        }
+        let Some(ddl) = f.fix.clone().filter(|d| d.starts_with("CREATE INDEX")) else {
+            continue;
+        };
+        if let Some(p) = workload.patterns.iter().find(|p| p.name == f.pattern) {
+            out.push(SeededFix {
+                pattern: p.name.clone(),
+                sample: p.template.render_call(&p.name, 0),
+                ddl,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// The `p`-th percentile (0..=100) of sorted values (nearest rank).
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -242,30 +277,20 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 async fn bench_simulate(runs: usize) -> anyhow::Result<Vec<SimRow>> {
     use crate::collect::session::{connect, TargetConfig};
     use crate::sandbox::{Sandbox, SandboxOptions};
-    use crate::seed::FindingType;
     use crate::simulate::{labels, whatif, Stmt};
     let sandbox = Sandbox::start_async(SandboxOptions::default()).await?;
     let url = sandbox.url();
     crate::seed::load(&url).await?;
     let session = connect(&TargetConfig::new(url.clone())).await?;
-    let workload = crate::seed::workload()?;
     let tables = crate::analyze::plan_facts::TableSizes::default();
     let mut rows = Vec::new();
     let mut all = Vec::new();
-    for f in crate::seed::expected()? {
-        if !matches!(
-            f.kind,
-            FindingType::MissingIndex | FindingType::CompositeIndex
-        ) {
-            continue;
-        }
-        let Some(ddl) = f.fix.clone().filter(|d| d.starts_with("CREATE INDEX")) else {
-            continue;
-        };
-        let Some(p) = workload.patterns.iter().find(|p| p.name == f.pattern) else {
-            continue;
-        };
-        let sample = p.template.render_call(&p.name, 0);
+    for SeededFix {
+        pattern,
+        sample,
+        ddl,
+    } in seeded_index_fixes()?
+    {
         let norm = optidb_core::sql::fingerprint(&sample)?.norm_sql;
         for (kind, stmt) in [
             ("generic", Stmt::Generic(&norm)),
@@ -289,7 +314,7 @@ async fn bench_simulate(runs: usize) -> anyhow::Result<Vec<SimRow>> {
             let Some(w) = last.filter(|_| failed.is_none()) else {
                 // Not simulable with hypopg (e.g. GIN: hypopg 1.3 has no gin support): say so.
                 rows.push(SimRow {
-                    pattern: format!("{} ({kind})", p.name),
+                    pattern: format!("{pattern} ({kind})"),
                     ddl: ddl.clone(),
                     runs: 0,
                     p50_ms: f64::NAN,
@@ -303,7 +328,7 @@ async fn bench_simulate(runs: usize) -> anyhow::Result<Vec<SimRow>> {
             all.extend_from_slice(&times);
             times.sort_by(f64::total_cmp);
             rows.push(SimRow {
-                pattern: format!("{} ({kind})", p.name),
+                pattern: format!("{pattern} ({kind})"),
                 ddl: ddl.clone(),
                 runs,
                 p50_ms: percentile(&times, 50.0),

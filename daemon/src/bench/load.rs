@@ -127,14 +127,14 @@ pub async fn bench_simulate_load(args: &LoadArgs) -> anyhow::Result<(Vec<LoadRow
     let url = sandbox.url();
     eprintln!("bench: loading the demo seed ...");
     crate::seed::load(&url).await?;
-    let jobs = seeded_jobs()?;
+    let jobs = crate::bench::seeded_index_fixes()?;
     {
         let client = crate::seed::connect(&url, "optidb-bench").await?;
         client
             .batch_execute("SELECT pg_stat_statements_reset()")
             .await?;
-        for (sample, _) in &jobs {
-            client.batch_execute(sample).await?;
+        for f in &jobs {
+            client.batch_execute(&f.sample).await?;
         }
     }
     let store = tempfile::tempdir()?;
@@ -181,12 +181,15 @@ pub async fn bench_simulate_load(args: &LoadArgs) -> anyhow::Result<(Vec<LoadRow
     let rt = tokio::runtime::Handle::current();
     let client = crate::seed::connect(&url, "optidb-bench").await?;
     let (rows, notes) = tokio::task::spawn_blocking(move || {
-        let agent = agent();
+        let agent = crate::cli::client::agent();
         let mut usable = Vec::new();
         let mut notes = Vec::new();
-        for (sample, ddl) in jobs {
-            let query_id = optidb_core::sql::fingerprint_only(&sample)?;
-            let job = Job { query_id, ddl };
+        for f in jobs {
+            let query_id = optidb_core::sql::fingerprint_only(&f.sample)?;
+            let job = Job {
+                query_id,
+                ddl: f.ddl,
+            };
             match simulate(&agent, &base, &job) {
                 Ok(()) => usable.push(job),
                 Err(e) => notes.push(format!("left out {}: {e}", job.ddl)),
@@ -218,36 +221,6 @@ pub async fn bench_simulate_load(args: &LoadArgs) -> anyhow::Result<(Vec<LoadRow
     daemon.stop().await;
     tokio::task::spawn_blocking(move || sandbox.stop()).await??;
     Ok((rows, notes))
-}
-
-/// The seeded slow patterns with a btree index fix: (a real-value sample, the DDL).
-fn seeded_jobs() -> anyhow::Result<Vec<(String, String)>> {
-    use crate::seed::FindingType;
-    let workload = crate::seed::workload()?;
-    let mut out = Vec::new();
-    for f in crate::seed::expected()? {
-        if !matches!(
-            f.kind,
-            FindingType::MissingIndex | FindingType::CompositeIndex
-        ) {
-            continue;
-        }
-        let Some(ddl) = f.fix.clone().filter(|d| d.starts_with("CREATE INDEX")) else {
-            continue;
-        };
-        if let Some(p) = workload.patterns.iter().find(|p| p.name == f.pattern) {
-            out.push((p.template.render_call(&p.name, 0), ddl));
-        }
-    }
-    Ok(out)
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(120)))
-        .build()
-        .into()
 }
 
 fn simulate(agent: &ureq::Agent, base: &str, job: &Job) -> Result<(), String> {
@@ -368,6 +341,13 @@ impl Measure {
         };
         sent.latencies_ms.sort_by(f64::total_cmp);
         sent.failures.truncate(3);
+        let per_sim = |ms: f64| {
+            if sent.ok > 0 {
+                ms / sent.ok as f64
+            } else {
+                f64::NAN
+            }
+        };
         Ok(LoadRow {
             load: load.describe(),
             simulations_ok: sent.ok,
@@ -376,8 +356,8 @@ impl Measure {
             simulations_per_second: sent.ok as f64 / sent.busy.as_secs_f64().max(1e-9),
             sim_p50_ms: percentile(&sent.latencies_ms, 50.0),
             sim_p95_ms: percentile(&sent.latencies_ms, 95.0),
-            backend_cpu_ms_per_sim: sent.backend_cpu_ms / sent.ok as f64,
-            daemon_cpu_ms_per_sim: sent.daemon_cpu_ms / sent.ok as f64,
+            backend_cpu_ms_per_sim: per_sim(sent.backend_cpu_ms),
+            daemon_cpu_ms_per_sim: per_sim(sent.daemon_cpu_ms),
             tps_without: without.iter().map(|w| w.tps).collect(),
             tps_with: with.iter().map(|w| w.tps).collect(),
             tps_ratio: ratio(|w| w.tps),
@@ -496,7 +476,7 @@ impl Measure {
                     std::thread::scope(|sc| {
                         for _ in 0..parallel {
                             let _ = client_thread().spawn_scoped(sc, || {
-                                let agent = agent();
+                                let agent = crate::cli::client::agent();
                                 while !stop.load(Ordering::Relaxed) {
                                     one(&agent);
                                 }
@@ -513,7 +493,7 @@ impl Measure {
                     std::thread::scope(|sc| {
                         for _ in 0..parallel {
                             let _ = client_thread().spawn_scoped(sc, || {
-                                let agent = agent();
+                                let agent = crate::cli::client::agent();
                                 loop {
                                     start.wait();
                                     if quit.load(Ordering::Relaxed) {

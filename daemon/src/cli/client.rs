@@ -77,7 +77,8 @@ struct Failure {
     message: String,
 }
 
-fn agent() -> ureq::Agent {
+/// The HTTP client every daemon call uses: statuses are answers, not errors.
+pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(3)))

@@ -238,13 +238,7 @@ async fn after_a_cancelled_whatif_the_next_one_starts_clean() {
 
     // What a cancelled call leaves when its batch then failed on the server: a hypothetical
     // index and the generic plan's prepared statement. The next what-if starts clean.
-    s.client
-        .batch_execute(
-            "SELECT hypopg_create_index('CREATE INDEX ON big (cust)'); \
-             PREPARE optidb_plan AS SELECT 1",
-        )
-        .await
-        .unwrap();
+    leave_leftovers(&s.client).await;
     let w = whatif(
         &s.client,
         v,
@@ -257,16 +251,20 @@ async fn after_a_cancelled_whatif_the_next_one_starts_clean() {
     assert_eq!(hypo_count(&s.client).await, 0);
     assert_eq!(prepared_count(&s.client).await, 0);
     // reset() removes both as well.
-    s.client
-        .batch_execute(
-            "SELECT hypopg_create_index('CREATE INDEX ON big (cust)'); \
-             PREPARE optidb_plan AS SELECT 1",
-        )
-        .await
-        .unwrap();
+    leave_leftovers(&s.client).await;
     whatif::reset(&s.client).await.unwrap();
     assert_eq!(hypo_count(&s.client).await, 0);
     assert_eq!(prepared_count(&s.client).await, 0);
+}
+
+/// What a cancelled what-if whose batch then failed on the server leaves behind.
+async fn leave_leftovers(c: &Client) {
+    c.batch_execute(
+        "SELECT hypopg_create_index('CREATE INDEX ON big (cust)'); \
+         PREPARE optidb_plan AS SELECT 1",
+    )
+    .await
+    .unwrap();
 }
 
 async fn prepared_count(c: &Client) -> i64 {
