@@ -394,3 +394,43 @@ fn the_seeded_slow_patterns_show_a_large_gain_and_the_right_node_change() {
         eprintln!("{}: {:.1}% {labels:?}", f.pattern, s["improvement_pct"]);
     }
 }
+
+/// `optidb bench simulate-load` runs end to end (short windows): it measures, and its
+/// simulations succeed. Its numbers are for docs/performance.md, not asserted here.
+#[test]
+fn the_simulation_load_bench_runs() {
+    let out = Command::new(optidb_e2e::bin_path("optidb"))
+        .args([
+            "bench",
+            "simulate-load",
+            "--json",
+            "--seconds",
+            "1",
+            "--rounds",
+            "1",
+        ])
+        .args([
+            "--parallel",
+            "3",
+            "--back-to-back",
+            "false",
+            "--fixed-rate",
+            "false",
+        ])
+        .args(["--scale", "1"])
+        .output()
+        .expect("optidb bench simulate-load");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_str(&stdout).expect("JSON rows");
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert_eq!(rows[0]["simulations_ok"], 0);
+    assert!(rows[1]["simulations_ok"].as_u64().unwrap() >= 3, "{stdout}");
+    assert_eq!(rows[1]["simulations_failed"], 0, "{stdout}");
+    assert!(rows[1]["tps_ratio"].as_f64().unwrap() > 0.0, "{stdout}");
+}
