@@ -37,6 +37,14 @@ fn scan(d: &Daemon) {
     assert_eq!(a.status, 200, "scan failed: {}\n{}", a.body, d.stderr());
 }
 
+/// The `plan_changes` labels of a simulation answer.
+fn plan_changes(sim: &serde_json::Value) -> Vec<&str> {
+    sim["plan_changes"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|l| l.as_str()).collect())
+        .unwrap_or_default()
+}
+
 fn simulate(d: &Daemon, body: serde_json::Value) -> optidb_e2e::Answer {
     post_json(&d.url("/simulate"), &body).expect("POST /simulate")
 }
@@ -61,12 +69,7 @@ fn a_simulation_shows_the_gain_and_the_node_change() {
         s["before_ms"].as_f64().unwrap() > s["after_ms"].as_f64().unwrap(),
         "{s}"
     );
-    let labels: Vec<&str> = s["plan_changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|l| l.as_str())
-        .collect();
+    let labels = plan_changes(s);
     assert!(
         labels
             .iter()
@@ -378,12 +381,7 @@ fn the_seeded_slow_patterns_show_a_large_gain_and_the_right_node_change() {
             .split(' ')
             .next()
             .unwrap();
-        let labels: Vec<&str> = s["plan_changes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|l| l.as_str())
-            .collect();
+        let labels = plan_changes(s);
         assert!(
             labels
                 .iter()
