@@ -37,6 +37,16 @@ impl ApiError {
         }
     }
 
+    /// `413`: a request body over the limit ([`super::body_limit::BODY_LIMIT`]).
+    pub fn too_large(why: impl Into<String>) -> Self {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large",
+            why,
+            "send a smaller body (at most 2 MB)",
+        )
+    }
+
     pub fn not_found(what: &str, id: &str, hint: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -86,12 +96,7 @@ pub fn check_query_id(id: &str) -> Result<(), ApiError> {
 pub fn bad_json(e: axum::extract::rejection::JsonRejection, example: &str) -> ApiError {
     let status = e.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::new(
-            status,
-            "request body too large",
-            e.body_text(),
-            "send a smaller body (at most 2 MB)",
-        );
+        return ApiError::too_large(e.body_text());
     }
     ApiError::new(
         status,

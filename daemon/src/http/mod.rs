@@ -2,6 +2,7 @@
 //! the collector and the store and map failures to [`error::ApiError`].
 
 pub mod auth;
+pub mod body_limit;
 pub mod chat;
 pub mod dashboard;
 pub mod error;
@@ -34,6 +35,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/login", get(auth::login))
         .merge(dashboard::routes())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(body_limit::refuse_oversized))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
