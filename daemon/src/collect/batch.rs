@@ -40,10 +40,11 @@ pub async fn run(client: &Client, statements: &[String]) -> Result<Vec<Rows>, Fa
         at: at.min(statements.len().saturating_sub(1)),
         error,
     };
-    let mut stream = match client.simple_query_raw(&text).await {
-        Ok(s) => Box::pin(s),
+    let stream = match client.simple_query_raw(&text).await {
+        Ok(s) => s,
         Err(error) => return Err(fail(0, error)),
     };
+    let mut stream = std::pin::pin!(stream);
     while let Some(msg) = stream.next().await {
         match msg {
             Ok(SimpleQueryMessage::Row(row)) => {

@@ -20,7 +20,7 @@ fn parse_plan(text: Option<&str>) -> Result<serde_json::Value, CollectError> {
 }
 
 /// The first column of the first row of one statement's rows in a batch answer.
-pub fn first_value(rows: &batch::Rows) -> Option<&str> {
+fn first_value(rows: &batch::Rows) -> Option<&str> {
     rows.first()?.first()?.as_deref()
 }
 
@@ -111,6 +111,11 @@ impl PlanSteps {
         }
     }
 
+    /// Where the PREPARE is when these statements start at index `offset` of a batch.
+    pub fn prepares(&self, offset: usize) -> Option<usize> {
+        self.prepare_at.map(|p| p + offset)
+    }
+
     /// The plan of a statement with real values (costs only, nothing is executed).
     pub fn sample(sql: &str) -> PlanSteps {
         PlanSteps {
@@ -146,6 +151,42 @@ pub async fn deallocate_stale(client: &Client) -> Result<(), tokio_postgres::Err
     Ok(())
 }
 
+/// Sends `undo` (if any), then removes a [`PREPARED_NAME`] statement left behind.
+pub async fn clean_up(client: &Client, undo: Option<&str>) -> Result<(), tokio_postgres::Error> {
+    if let Some(sql) = undo {
+        client.batch_execute(sql).await?;
+    }
+    deallocate_stale(client).await
+}
+
+/// Runs a batch that PREPAREs [`PREPARED_NAME`] (the statements at `prepares`) and leaves
+/// nothing behind. After a failure the statements after the failed one did not run, so
+/// [`clean_up`] runs with `undo`. A prepared statement left by a cancelled earlier call makes a
+/// PREPARE fail with "already exists": after the clean-up the batch is sent once more. The
+/// clean-up is best effort; the batch's own error is the one returned.
+pub async fn run_leaving_nothing(
+    client: &Client,
+    statements: &[String],
+    prepares: &[usize],
+    undo: Option<&str>,
+) -> Result<Vec<batch::Rows>, batch::Failed> {
+    let mut retried = false;
+    loop {
+        let f = match batch::run(client, statements).await {
+            Ok(rows) => return Ok(rows),
+            Err(f) => f,
+        };
+        let stale = prepares.contains(&f.at) && is_stale_prepared(&f.error);
+        if f.at > 0 || stale {
+            let _ = clean_up(client, undo).await;
+        }
+        if !stale || retried {
+            return Err(f);
+        }
+        retried = true;
+    }
+}
+
 /// The generic plan of a normalized statement, in one round trip. An error here (a parameter
 /// type the planner cannot infer, a table that no longer exists) is about this query only. The
 /// one generic-plan implementation: the simulator (`simulate::whatif`) plans with the same
@@ -157,25 +198,15 @@ pub async fn generic_plan(
 ) -> Result<serde_json::Value, CollectError> {
     check_plannable(norm_sql).map_err(CollectError::Db)?;
     let steps = PlanSteps::generic(server_version_num, norm_sql);
-    let mut retried = false;
-    loop {
-        match batch::run(client, &steps.statements).await {
-            Ok(rows) => return plan_in(&rows[steps.plan_at]),
-            Err(f) => {
-                let stale = steps.prepare_at == Some(f.at) && is_stale_prepared(&f.error);
-                if stale || steps.prepare_at.is_some_and(|p| f.at > p) {
-                    // Leave nothing behind for the next PREPARE (best effort: a broken
-                    // connection is reported by the error below).
-                    let _ = deallocate_stale(client).await;
-                }
-                if stale && !retried {
-                    retried = true;
-                    continue;
-                }
-                return Err(CollectError::from_pg(f.error));
-            }
-        }
-    }
+    let rows = run_leaving_nothing(
+        client,
+        &steps.statements,
+        steps.prepares(0).as_slice(),
+        None,
+    )
+    .await
+    .map_err(|f| CollectError::from_pg(f.error))?;
+    plan_in(&rows[steps.plan_at])
 }
 
 /// Is this sample something OptiDB may execute: exactly one plain SELECT with real values?

@@ -13,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use std::time::Duration;
 
-/// The largest request body any endpoint takes (axum's default limit for extractors).
+/// The largest request body any endpoint takes (also the extractors' limit, set in
+/// [`super::router`]).
 pub const BODY_LIMIT: u64 = 2 * 1024 * 1024;
 /// A body up to this size is read to the end before it is refused.
 pub const DRAIN_CAP: u64 = 64 * 1024 * 1024;

@@ -43,7 +43,10 @@ impl ApiError {
             StatusCode::PAYLOAD_TOO_LARGE,
             "request body too large",
             why,
-            "send a smaller body (at most 2 MB)",
+            format!(
+                "send a smaller body (at most {} MB)",
+                super::body_limit::BODY_LIMIT / (1024 * 1024)
+            ),
         )
     }
 

@@ -35,6 +35,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/login", get(auth::login))
         .merge(dashboard::routes())
         .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            body_limit::BODY_LIMIT as usize,
+        ))
         .layer(axum::middleware::from_fn(body_limit::refuse_oversized))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -158,7 +158,7 @@ impl Simulator {
         let ddl = self.precheck(req)?;
         self.take_token(req.target)?;
         let _permit = self.slot().await?;
-        self.run_checked(client, server_version_num, req, ddl).await
+        self.run(client, server_version_num, req, ddl).await
     }
 
     /// What can be refused without touching the database. Returns the validated DDL.
@@ -185,21 +185,11 @@ impl Simulator {
         Ok(ddl)
     }
 
-    /// The simulation itself, without limits (the caller holds a slot). hypopg mode runs under
-    /// the session's statement_timeout ([`pool::SimService`] opens its sessions with
-    /// `step_timeout`); real mode sets `step_timeout` on its own transaction.
+    /// The simulation itself, without limits (the caller holds a slot), of `ddl` as
+    /// [`Simulator::precheck`] returned it. hypopg mode runs under the session's
+    /// statement_timeout ([`pool::SimService`] opens its sessions with `step_timeout`); real
+    /// mode sets `step_timeout` on its own transaction.
     pub async fn run(
-        &self,
-        client: &Client,
-        server_version_num: u32,
-        req: &SimRequest<'_>,
-    ) -> Result<Simulation, SimError> {
-        let ddl = ddl::validate(req.ddl)?;
-        self.run_checked(client, server_version_num, req, ddl).await
-    }
-
-    /// [`Simulator::run`] with `ddl` already validated ([`Simulator::precheck`]).
-    pub(crate) async fn run_checked(
         &self,
         client: &Client,
         server_version_num: u32,
@@ -290,8 +280,8 @@ impl Simulator {
     ) -> Result<Simulation, SimError> {
         let q = req.query;
         let mut ix = ddl::parse_create_index(&ddl)?;
-        ix.concurrent = false; // CONCURRENTLY cannot run inside a transaction
-        let build = if ddl::parse_create_index(&ddl)?.concurrent {
+        let concurrent = std::mem::replace(&mut ix.concurrent, false); // not in a transaction
+        let build = if concurrent {
             pg_query::NodeEnum::IndexStmt(Box::new(ix))
                 .deparse(Default::default())
                 .map_err(|e| SimError::BadDdl(format!("cannot rewrite the DDL: {e}")))?

@@ -45,7 +45,7 @@ impl SimService {
         let mut in_use = self.checkout().await?;
         let session = in_use.slot.as_ref().expect("checked out connected");
         let result = sim
-            .run_checked(&session.client, session.server_version_num, req, ddl)
+            .run(&session.client, session.server_version_num, req, ddl)
             .await;
         in_use.finish(matches!(result, Err(SimError::Db(_))));
         result

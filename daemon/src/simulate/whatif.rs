@@ -15,13 +15,13 @@
 //!
 //! - **Success:** the batch ends with `hypopg_reset()` (and the generic plan's DEALLOCATE).
 //! - **Every error path:** PostgreSQL skips the statements after a failing one, so [`whatif`]
-//!   then calls [`reset`] itself, whatever failed (a planner error, statement_timeout, a bad
+//!   then resets itself (`plans::run_leaving_nothing`), whatever failed (a planner error, statement_timeout, a bad
 //!   DDL after earlier indexes were created …).
 //! - **Cancellation:** when the caller drops the future mid-way (a client disconnect, a
 //!   `tokio::time::timeout`), the server still runs the rest of the batch, final reset
 //!   included, unless a statement fails. For that case every batch also **starts** with
 //!   `hypopg_reset()`, and a generic-plan prepared statement left behind makes the next PREPARE
-//!   fail with "already exists", which [`whatif`] answers with [`reset`] and one retry: the
+//!   fail with "already exists", which [`whatif`] answers with a reset and one retry: the
 //!   next use of the connection through this module begins from a clean state. Code that uses
 //!   such a connection for anything else first calls [`reset`]. tokio-postgres keeps a
 //!   connection usable when a request future is dropped (the connection task drains the answer).
@@ -37,9 +37,7 @@ use super::ddl;
 use super::error::SimError;
 use crate::analyze::plan_facts::walk_nodes;
 use crate::collect::batch;
-use crate::collect::plans::{
-    check_plannable, deallocate_stale, is_stale_prepared, plan_in, PlanSteps,
-};
+use crate::collect::plans::{check_plannable, clean_up, plan_in, run_leaving_nothing, PlanSteps};
 use crate::collect::session::MARKER;
 use tokio_postgres::Client;
 
@@ -94,14 +92,17 @@ pub fn root_cost(plan: &serde_json::Value) -> Option<f64> {
     top.get("Plan")?.get("Total Cost")?.as_f64()
 }
 
+/// What undoes a what-if's hypothetical indexes.
+fn hypopg_reset() -> String {
+    format!("SELECT {MARKER} hypopg_reset()")
+}
+
 /// Removes every hypothetical index of this backend and a generic-plan prepared statement a
 /// cancelled call may have left. Two round trips (three when a prepared statement was left).
 pub async fn reset(client: &Client) -> Result<(), SimError> {
-    client
-        .batch_execute(&format!("SELECT {MARKER} hypopg_reset()"))
+    clean_up(client, Some(&hypopg_reset()))
         .await
-        .map_err(SimError::from_pg)?;
-    deallocate_stale(client).await.map_err(SimError::from_pg)
+        .map_err(SimError::from_pg)
 }
 
 /// Plans `stmt`, creates the hypothetical indexes of `index_ddls` (each exactly one
@@ -126,33 +127,19 @@ pub async fn whatif(
     if ddls.is_empty() {
         return Err(SimError::BadDdl("no index to simulate".into()));
     }
-    let plan = || match stmt {
+    let plan = match stmt {
         Stmt::Generic(s) => PlanSteps::generic(server_version_num, s),
         Stmt::Sample(s) => PlanSteps::sample(s),
     };
-    let b = Batch::new(plan(), &ddls, plan());
-    let mut retried = false;
-    loop {
-        match batch::run(client, &b.statements).await {
-            Ok(rows) => return b.outcome(&rows),
-            Err(f) => {
-                // Nothing runs after the failed statement: clean up here. A stale prepared
-                // statement (a cancelled earlier call) is removed and the batch tried again.
-                let stale = b.is_prepare(f.at) && is_stale_prepared(&f.error);
-                let cleanup = if f.at > 0 {
-                    reset(client).await
-                } else {
-                    Ok(())
-                };
-                if stale && !retried && cleanup.is_ok() {
-                    retried = true;
-                    continue;
-                }
-                let err = b.error(f);
-                cleanup?;
-                return Err(err);
-            }
-        }
+    let b = Batch::new(plan, &ddls);
+    // On an error, the clean-up resets hypopg and removes a prepared statement left behind.
+    let prepares: Vec<usize> = [b.plan.prepares(b.before_at), b.plan.prepares(b.after_at)]
+        .into_iter()
+        .flatten()
+        .collect();
+    match run_leaving_nothing(client, &b.statements, &prepares, Some(&hypopg_reset())).await {
+        Ok(rows) => b.outcome(&rows),
+        Err(f) => Err(b.error(f)),
     }
 }
 
@@ -161,19 +148,22 @@ pub async fn whatif(
 struct Batch<'a> {
     statements: Vec<String>,
     ddls: &'a [String],
-    before: PlanSteps,
+    /// The plan's statements, sent twice: before and after the hypothetical indexes.
+    plan: PlanSteps,
+    /// Index of the first statement of the "before" plan.
+    before_at: usize,
     /// Index of the first `hypopg_create_index`.
     create_at: usize,
-    after: PlanSteps,
     /// Index of the first statement of the "after" plan.
     after_at: usize,
 }
 
 impl<'a> Batch<'a> {
-    fn new(before: PlanSteps, ddls: &'a [String], after: PlanSteps) -> Batch<'a> {
+    fn new(plan: PlanSteps, ddls: &'a [String]) -> Batch<'a> {
         // Always reset first: a cancelled earlier call may have left hypothetical indexes.
-        let mut statements = vec![format!("SELECT {MARKER} hypopg_reset()")];
-        statements.extend(before.statements.iter().cloned());
+        let mut statements = vec![hypopg_reset()];
+        let before_at = statements.len();
+        statements.extend(plan.statements.iter().cloned());
         let create_at = statements.len();
         for d in ddls {
             // The index and its estimated size (NULL when hypopg cannot tell).
@@ -185,21 +175,16 @@ impl<'a> Batch<'a> {
         }
         let after_at = statements.len();
         // PREPAREd again: a cached plan would not see the new indexes.
-        statements.extend(after.statements.iter().cloned());
-        statements.push(format!("SELECT {MARKER} hypopg_reset()"));
+        statements.extend(plan.statements.iter().cloned());
+        statements.push(hypopg_reset());
         Batch {
             statements,
             ddls,
-            before,
+            plan,
+            before_at,
             create_at,
-            after,
             after_at,
         }
-    }
-
-    fn is_prepare(&self, at: usize) -> bool {
-        self.before.prepare_at.map(|p| p + 1) == Some(at)
-            || self.after.prepare_at.map(|p| p + self.after_at) == Some(at)
     }
 
     /// The error of the statement that failed, in the simulator's terms.
@@ -217,8 +202,8 @@ impl<'a> Batch<'a> {
     fn outcome(&self, rows: &[batch::Rows]) -> Result<WhatIf, SimError> {
         let missing = || SimError::Db("the database answered fewer results than statements".into());
         let rows_of = |i: usize| rows.get(i).ok_or_else(missing);
-        let before_plan = plan_in(rows_of(1 + self.before.plan_at)?)?;
-        let after_plan = plan_in(rows_of(self.after_at + self.after.plan_at)?)?;
+        let before_plan = plan_in(rows_of(self.before_at + self.plan.plan_at)?)?;
+        let after_plan = plan_in(rows_of(self.after_at + self.plan.plan_at)?)?;
         let mut names = Vec::with_capacity(self.ddls.len());
         let mut index_bytes = Vec::with_capacity(self.ddls.len());
         for i in 0..self.ddls.len() {
