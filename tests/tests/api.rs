@@ -170,6 +170,16 @@ fn cli_parity_token_metrics_and_chat() {
     assert_eq!(code, 2, "unknown id is a usage error");
     assert!(err.contains("unknown query"), "{err}");
 
+    // `optidb simulate <id>` alone simulates the query's top index recommendation.
+    let (code, out, err) = optidb(&["simulate", &slow, "--json", "--daemon", &d.base], &tok);
+    assert_eq!(code, 0, "{err}");
+    let sim: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(!sim["rec_id"].as_str().unwrap().is_empty(), "{out}");
+    assert!(sim["improvement_pct"].as_f64().unwrap() > 50.0, "{out}");
+    let (code, _, err) = optidb(&["simulate", "0123456789abcdef", "--daemon", &d.base], &tok);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown query"), "{err}");
+
     let (code, out, _) = optidb(
         &[
             "ask",

@@ -159,6 +159,31 @@ fn call(
     Err(Failure { code, message })
 }
 
+/// The rec_id of a query's top index recommendation (`optidb simulate <id>` without `--rec`
+/// or `--ddl`): the first missing or composite index in `GET /queries/:id`'s order.
+fn top_index_recommendation(conn: &DaemonConn, query_id: &str) -> Result<String, Failure> {
+    let q = call(conn, "GET", &format!("/queries/{query_id}"), None)?;
+    q["recommendations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| {
+            matches!(
+                r["type"].as_str(),
+                Some("missing_index" | "composite_index")
+            )
+        })
+        .and_then(|r| r["rec_id"].as_str())
+        .map(str::to_string)
+        .ok_or_else(|| Failure {
+            code: exit::USAGE,
+            message: format!(
+                "query {query_id} has no index recommendation to simulate — pass --ddl \
+                 'CREATE INDEX …' (or --rec REC_ID from `optidb query {query_id}`)"
+            ),
+        })
+}
+
 /// Runs a client command; returns the process exit code.
 pub fn run(conn: &DaemonConn, cmd: &ClientCommand) -> anyhow::Result<u8> {
     let result = match cmd {
@@ -176,13 +201,21 @@ pub fn run(conn: &DaemonConn, cmd: &ClientCommand) -> anyhow::Result<u8> {
             mode,
         } => {
             let mut body = json!({"query_id": query_id, "mode": mode});
-            if let Some(r) = rec_id {
-                body["rec_id"] = json!(r);
-            }
             if let Some(d) = ddl {
                 body["ddl"] = json!(d);
             }
-            call(conn, "POST", "/simulate", Some(body)).map(|v| (v.clone(), render_simulation(&v)))
+            let rec = match (rec_id, ddl) {
+                (Some(r), _) => Ok(Some(r.clone())),
+                (None, Some(_)) => Ok(None),
+                (None, None) => top_index_recommendation(conn, query_id).map(Some),
+            };
+            rec.and_then(|rec| {
+                if let Some(r) = rec {
+                    body["rec_id"] = json!(r);
+                }
+                call(conn, "POST", "/simulate", Some(body))
+            })
+            .map(|v| (v.clone(), render_simulation(&v)))
         }
         ClientCommand::SimulateWorkload { rec_ids } => call(
             conn,
