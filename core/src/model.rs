@@ -116,6 +116,36 @@ pub enum PlanKind {
     Generic,
     /// EXPLAIN (ANALYZE, BUFFERS) of a real-value sample in a rolled-back read-only transaction.
     Analyzed,
+    /// EXPLAIN of a real-value sample: the plan for those values, estimates only (not executed).
+    Custom,
+}
+
+impl PlanKind {
+    /// How people should read a plan of this kind.
+    pub fn caption(self) -> &'static str {
+        match self {
+            PlanKind::Analyzed => "EXPLAIN ANALYZE (real values, rolled back)",
+            PlanKind::Custom => "custom (real values, estimates only)",
+            PlanKind::Generic => "generic",
+        }
+    }
+
+    /// Evidence order: an analyzed plan (actual rows) beats a custom one (real values), which
+    /// beats a generic one.
+    fn evidence(self) -> u8 {
+        match self {
+            PlanKind::Analyzed => 2,
+            PlanKind::Custom => 1,
+            PlanKind::Generic => 0,
+        }
+    }
+}
+
+/// The plan evidence is best read from: the one of the strongest kind, the latest among those.
+pub fn best_plan(plans: &[Plan]) -> Option<&Plan> {
+    plans
+        .iter()
+        .max_by_key(|p| (p.kind.evidence(), p.captured_at))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

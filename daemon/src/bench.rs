@@ -275,13 +275,13 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn bench_simulate(runs: usize) -> anyhow::Result<Vec<SimRow>> {
-    use crate::collect::session::{connect, TargetConfig};
+    use crate::pg::{connect, TargetConfig};
     use crate::sandbox::{Sandbox, SandboxOptions};
-    use crate::simulate::{labels, whatif, Stmt};
+    use crate::simulate::{ddl, labels, whatif, Stmt};
     let sandbox = Sandbox::start_async(SandboxOptions::default()).await?;
     let url = sandbox.url();
     crate::seed::load(&url).await?;
-    let session = connect(&TargetConfig::new(url.clone())).await?;
+    let session = connect(&TargetConfig::sandbox(url.clone())).await?;
     let tables = crate::analyze::plan_facts::TableSizes::default();
     let mut rows = Vec::new();
     let mut all = Vec::new();
@@ -296,13 +296,13 @@ async fn bench_simulate(runs: usize) -> anyhow::Result<Vec<SimRow>> {
             ("generic", Stmt::Generic(&norm)),
             ("sample", Stmt::Sample(&sample)),
         ] {
-            let ddls = [ddl.clone()];
+            let ddls = [ddl::validate(&ddl)?];
             let mut times = Vec::with_capacity(runs);
             let mut last = None;
             let mut failed = None;
             for _ in 0..runs {
                 let t = std::time::Instant::now();
-                match whatif(&session.client, session.server_version_num, stmt, &ddls).await {
+                match whatif(&session, stmt, &ddls).await {
                     Ok(w) => last = Some(w),
                     Err(e) => {
                         failed = Some(e.to_string());
@@ -417,7 +417,8 @@ async fn bench_scan(
     warm_runs: usize,
     top_n: usize,
 ) -> anyhow::Result<Vec<ScanRow>> {
-    use crate::collect::{sampler::Samples, session::TargetConfig, Collector, CollectorConfig};
+    use crate::collect::{sampler::Samples, Collector, CollectorConfig};
+    use crate::pg::TargetConfig;
     use crate::sandbox::{Sandbox, SandboxOptions};
     let sandbox = Sandbox::start_async(SandboxOptions::default()).await?;
     let url = sandbox.url();
@@ -437,7 +438,7 @@ async fn bench_scan(
         }
         let dir = tempfile::tempdir()?;
         let store = crate::store::Store::open(dir.path())?;
-        let mut cfg = CollectorConfig::new(TargetConfig::new(url.clone()));
+        let mut cfg = CollectorConfig::new(TargetConfig::sandbox(url.clone()));
         cfg.top_n = top_n;
         cfg.plans_k = plans;
         let mut collector = Collector::new(cfg, store, std::sync::Arc::new(Samples::default()))?;

@@ -1,9 +1,10 @@
 //! `optidb daemon`: scans the target on an interval and on demand, samples real-value
 //! statements, and serves the HTTP API until Ctrl-C or SIGTERM.
 
+use crate::clock::now_ms;
 use crate::collect::sampler::{self, Samples};
-use crate::collect::session::TargetConfig;
-use crate::collect::{now_ms, Collector, CollectorConfig};
+use crate::collect::{Collector, CollectorConfig};
+use crate::pg::{TargetConfig, TrustConfig};
 use crate::store::{Retention, Store};
 use optidb_core::model::{Millis, ScanSummary};
 use serde::Serialize;
@@ -57,15 +58,48 @@ pub struct DaemonArgs {
     /// Keep history for this many days.
     #[arg(long, env = "OPTIDB_RETENTION_DAYS", default_value_t = 7)]
     pub retention_days: u64,
-    /// The target is a throwaway sandbox: allows real-mode simulations (which build indexes).
+    /// The target is a throwaway sandbox: allows real-mode simulations (which build indexes),
+    /// EXPLAIN ANALYZE of samples and a superuser login.
     #[arg(long, env = "OPTIDB_SANDBOX", default_value_t = false)]
     pub sandbox: bool,
+    /// Connect even when the login role is a superuser on a target that is not a sandbox
+    /// (refused by default: see docs/security.md).
+    #[arg(long, env = "OPTIDB_ALLOW_SUPERUSER", default_value_t = false)]
+    pub allow_superuser: bool,
+    /// Run EXPLAIN ANALYZE of real-value samples (it executes them, read-only and rolled back,
+    /// only when every function they reach is a side-effect-free built-in). On by default only
+    /// on sandboxes; elsewhere samples get a plain EXPLAIN.
+    #[arg(long, env = "OPTIDB_ANALYZE_SAMPLES", default_value_t = false)]
+    pub analyze_samples: bool,
+    /// The search path the application's statements are planned with (comma-separated;
+    /// pg_catalog always comes first).
+    #[arg(long, env = "OPTIDB_SEARCH_PATH", value_delimiter = ',', default_value = "$user,public")]
+    pub search_path: Vec<String>,
+    /// Functions OptiDB may let the planner run besides superuser-owned ones (schema.name or
+    /// schema.*, comma-separated). Statements reaching any other function are not planned.
+    #[arg(long, env = "OPTIDB_TRUSTED_FUNCTIONS", value_delimiter = ',')]
+    pub trusted_functions: Vec<String>,
+    /// Roles whose functions are trusted (comma-separated).
+    #[arg(long, env = "OPTIDB_TRUSTED_OWNERS", value_delimiter = ',')]
+    pub trusted_owners: Vec<String>,
+    /// Schema of the least-privilege plan helper (`optidb setup-sql`); empty: never use it.
+    #[arg(long, env = "OPTIDB_PLAN_HELPER_SCHEMA", default_value = crate::pg::helper::DEFAULT_SCHEMA)]
+    pub plan_helper_schema: String,
     /// Simulations allowed per minute (POST /simulate answers 429 beyond).
     #[arg(long, env = "OPTIDB_SIM_PER_MINUTE", default_value_t = 60)]
     pub sim_per_minute: u32,
     /// Simulations running at once (on their own connections); others wait.
     #[arg(long, env = "OPTIDB_SIM_CONCURRENCY", default_value_t = 2)]
     pub sim_concurrency: usize,
+}
+
+/// Trimmed, non-empty entries of a comma-separated flag.
+fn clean_list(items: &[String]) -> Vec<String> {
+    items
+        .iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// Where the store lives when `--store` is not given.
@@ -96,6 +130,45 @@ pub struct Health {
     pub scans_failed: u64,
     pub real_value_samples: usize,
     pub started_at: Millis,
+    /// How OptiDB runs on this target, as of the last connect.
+    pub security: Security,
+}
+
+/// What `/health` says about how OptiDB talks to the target (docs/security.md).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Security {
+    /// The login role, once connected.
+    pub role: Option<String>,
+    /// The login role is a superuser (only with --sandbox or --allow-superuser).
+    pub superuser: bool,
+    /// Who plans statements (the helper's NOLOGIN role, or OptiDB's own).
+    pub planning: Option<String>,
+    /// EXPLAIN ANALYZE of real-value samples is on.
+    pub analyze_samples: bool,
+    /// Things an operator should act on.
+    pub warnings: Vec<String>,
+}
+
+impl Security {
+    fn from_session(s: &crate::pg::Session, analyze_samples: bool) -> Security {
+        let mut warnings = Vec::new();
+        if s.info.is_superuser {
+            warnings.push(format!(
+                "connected as {}, a superuser: anything a database user makes OptiDB run would                  run with every right on the server; use a dedicated role (optidb setup-sql)",
+                s.info.user
+            ));
+        }
+        if let crate::pg::helper::HelperState::Invalid(why) = &s.info.helper {
+            warnings.push(format!("the plan helper is not used: {why}"));
+        }
+        Security {
+            role: Some(s.info.user.clone()),
+            superuser: s.info.is_superuser,
+            planning: Some(s.info.helper.describe()),
+            analyze_samples,
+            warnings,
+        }
+    }
 }
 
 /// Shared state of the running daemon.
@@ -137,6 +210,7 @@ impl AppState {
                 scans_failed: 0,
                 real_value_samples: 0,
                 started_at: now_ms(),
+                security: Security::default(),
             }),
             samples,
             sim,
@@ -145,11 +219,17 @@ impl AppState {
 
     /// Runs a scan now (waiting for one already running) and records the outcome for /health.
     pub async fn scan_now(&self) -> ScanSummary {
-        let summary = {
+        let (summary, security) = {
             let mut c = self.collector.lock().await;
-            c.scan().await
+            let summary = c.scan().await;
+            let analyze = c.config().analyze_samples;
+            let security = c.session().map(|s| Security::from_session(s, analyze));
+            (summary, security)
         };
         let mut h = self.health.write().await;
+        if let Some(s) = security {
+            h.security = s;
+        }
         match &summary.error {
             None => {
                 h.status = "ok";
@@ -198,6 +278,26 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
 }
 
 impl DaemonArgs {
+    /// How to reach and treat the target, from these arguments.
+    pub fn target(&self) -> TargetConfig {
+        let mut target = TargetConfig::new(self.db.clone());
+        target.statement_timeout = Duration::from_millis(self.statement_timeout_ms.max(1));
+        target.sandbox = self.sandbox;
+        target.allow_superuser = self.allow_superuser;
+        target.search_path = self
+            .search_path
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        target.trust = TrustConfig {
+            functions: clean_list(&self.trusted_functions),
+            owners: clean_list(&self.trusted_owners),
+        };
+        target.helper_schema = self.plan_helper_schema.trim().to_string();
+        target
+    }
+
     /// The settings of `optidb daemon` with these arguments and the defaults for the rest
     /// (one place for the defaults: clap's).
     pub fn from_args<I: IntoIterator<Item = String>>(args: I) -> Result<Self, clap::Error> {
@@ -248,9 +348,9 @@ pub async fn start(args: DaemonArgs) -> anyhow::Result<Running> {
         )
     })?;
     let store = Store::open(&store_dir)?;
-    let mut target = TargetConfig::new(args.db.clone());
-    target.statement_timeout = Duration::from_millis(args.statement_timeout_ms.max(1));
+    let target = args.target();
     let mut cfg = CollectorConfig::new(target.clone());
+    cfg.analyze_samples = args.sandbox || args.analyze_samples;
     cfg.top_n = args.top_n.max(1);
     cfg.plans_k = args.plans;
     cfg.min_mean_ms = args.min_mean_ms;
@@ -261,6 +361,7 @@ pub async fn start(args: DaemonArgs) -> anyhow::Result<Running> {
         ..Retention::default()
     };
     let samples = Arc::new(Samples::default());
+    let cfg_analyze = cfg.analyze_samples;
     let collector = Collector::new(cfg, store.clone(), samples.clone())?;
     let sim = crate::simulate::pool::SimService::new(
         target.clone(),
@@ -271,6 +372,7 @@ pub async fn start(args: DaemonArgs) -> anyhow::Result<Running> {
             ..Default::default()
         },
         args.sandbox,
+        cfg_analyze,
     );
     let mut state = AppState::new(collector, store, samples.clone(), sim);
     state.token = token;

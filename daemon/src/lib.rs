@@ -6,10 +6,12 @@
 pub mod analyze;
 pub mod bench;
 pub mod cli;
+pub mod clock;
 pub mod collect;
 pub mod daemon;
 pub mod demo;
 pub mod http;
+pub mod pg;
 pub mod sandbox;
 pub mod seed;
 pub mod simulate;

@@ -26,6 +26,10 @@ enum Command {
     Seed(optidb::seed::SeedArgs),
     /// Measure OptiDB's own speed and print a table.
     Bench(optidb::bench::BenchArgs),
+    /// Print the SQL that creates OptiDB's least-privileged roles and plan helper.
+    SetupSql(cli::setup::SetupSqlArgs),
+    /// Check what a database role can do for OptiDB and print the GRANTs that are missing.
+    Doctor(cli::setup::DoctorArgs),
     #[command(flatten)]
     Client(cli::client::ClientCommand),
 }
@@ -39,6 +43,8 @@ fn main() -> ExitCode {
         Command::Demo(a) => block_on(optidb::demo::run(a)).map(|()| cli::exit::OK),
         Command::Seed(a) => block_on(optidb::seed::run_cli(a)).map(|()| cli::exit::OK),
         Command::Daemon(a) => block_on(optidb::daemon::run(a)).map(|()| cli::exit::OK),
+        Command::SetupSql(a) => block_on_code(cli::setup::run_setup_sql(&a)),
+        Command::Doctor(a) => block_on_code(cli::setup::run_doctor(&a)),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -48,6 +54,10 @@ fn main() -> ExitCode {
             ExitCode::from(cli::exit::FAILURE)
         }
     }
+}
+
+fn block_on_code<F: std::future::Future<Output = anyhow::Result<u8>>>(fut: F) -> anyhow::Result<u8> {
+    tokio::runtime::Runtime::new()?.block_on(fut)
 }
 
 fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(fut: F) -> anyhow::Result<()> {

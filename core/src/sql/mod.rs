@@ -4,6 +4,7 @@ pub mod fingerprint;
 pub mod lex;
 pub mod lints;
 pub mod placeholders;
+pub mod reach;
 pub mod split;
 
 pub use fingerprint::{fingerprint, fingerprint_only, Fingerprinted, SqlError};

@@ -148,6 +148,7 @@ pub async fn bench_simulate_load(args: &LoadArgs) -> anyhow::Result<(Vec<LoadRow
             "0",
             "--sample-interval-ms",
             "0",
+            "--sandbox",
             // The rows go beyond the default limit of 60 a minute on purpose.
             "--sim-per-minute",
             "1000000",

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod fingerprint;
+pub mod setup;
 
 use std::io::{self, Write};
 

@@ -1,30 +1,51 @@
 //! The collector: one scan reads pg_stat_statements, the catalogs and plans from the target and
 //! commits them to the store atomically. A target that is down, restarting or slow never breaks
 //! the daemon: the scan fails with a reason and a hint, the last complete scan stays served, and
-//! the next scan reconnects.
+//! the next scan reconnects. A scan that runs past its deadline cancels its backend.
 
-pub mod batch;
-pub mod error;
-pub mod plans;
 pub mod sampler;
 pub mod schema;
-pub mod session;
 pub mod statements;
 
 use crate::analyze::advisor;
 use crate::analyze::plan_facts::{plan_facts, plan_hash, TableSizes};
+use crate::clock::now_ms;
+use crate::pg::explain;
+use crate::pg::session::{self, Session, TargetConfig};
+use crate::pg::PgError;
 use crate::store::{Retention, ScanWrite, Store, TargetId};
-use error::CollectError;
 use optidb_core::model::{
     DroppedCandidate, Metric, Millis, Plan, PlanError, PlanKind, Query, Recommendation,
     ScanSummary, SchemaSnapshot,
 };
 use sampler::Samples;
-use session::{Session, TargetConfig};
 use statements::{CounterState, TextClass};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Why a scan failed: the target, or the store.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Pg(#[from] PgError),
+    #[error("the store failed: {0}")]
+    Store(String),
+}
+
+impl ScanError {
+    /// What to do about it.
+    pub fn hint(&self) -> String {
+        match self {
+            ScanError::Pg(e) => e.hint(),
+            ScanError::Store(_) => "check the --store directory: disk space and permissions".into(),
+        }
+    }
+
+    fn store(e: impl std::fmt::Display) -> ScanError {
+        ScanError::Store(e.to_string())
+    }
+}
 
 /// What to collect and how patient to be.
 #[derive(Debug, Clone)]
@@ -38,6 +59,9 @@ pub struct CollectorConfig {
     pub min_mean_ms: f64,
     /// Ignore queries called fewer times than this.
     pub min_calls: i64,
+    /// Run EXPLAIN ANALYZE of real-value samples (executes them). Off by default on targets
+    /// not marked as sandboxes; otherwise samples get a plain EXPLAIN (custom plan).
+    pub analyze_samples: bool,
     /// statement_timeout for one EXPLAIN ANALYZE.
     pub analyze_timeout: Duration,
     /// Re-run EXPLAIN ANALYZE of a query's sample at most this often (unless its plan changed).
@@ -50,6 +74,7 @@ pub struct CollectorConfig {
 impl CollectorConfig {
     pub fn new(target: TargetConfig) -> Self {
         CollectorConfig {
+            analyze_samples: target.sandbox,
             target,
             top_n: 100,
             plans_k: 20,
@@ -61,14 +86,6 @@ impl CollectorConfig {
             retention: Retention::default(),
         }
     }
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as Millis)
-        .unwrap_or(0)
 }
 
 /// The warning for statements whose text pg_stat_statements hides from this user.
@@ -100,12 +117,12 @@ impl Collector {
         cfg: CollectorConfig,
         store: Store,
         samples: Arc<Samples>,
-    ) -> Result<Self, CollectError> {
+    ) -> Result<Self, ScanError> {
         // Validate the address up front so a typo fails at start-up, not at the first scan.
         let pg = cfg.target.pg_config()?;
         let target_id = store
             .register_target(&session::canonical_url(&pg))
-            .map_err(|e| CollectError::Store(e.to_string()))?;
+            .map_err(ScanError::store)?;
         Ok(Collector {
             cfg,
             store,
@@ -134,10 +151,17 @@ impl Collector {
         let result =
             match tokio::time::timeout(self.cfg.scan_timeout, self.scan_inner(started_at)).await {
                 Ok(r) => r,
-                Err(_) => Err(CollectError::Timeout(format!(
-                    "scanning (gave up after {:?})",
-                    self.cfg.scan_timeout
-                ))),
+                Err(_) => {
+                    // The backend may still be running what the scan sent: cancel it, and
+                    // never reuse a session left in an unknown state.
+                    if let Some(s) = self.session.take() {
+                        s.cancel().await;
+                    }
+                    Err(ScanError::Pg(PgError::Timeout(format!(
+                        "scanning (gave up after {:?})",
+                        self.cfg.scan_timeout
+                    ))))
+                }
             };
         let duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
         match result {
@@ -155,11 +179,11 @@ impl Collector {
                 match committed {
                     Ok(Ok(())) => summary,
                     Ok(Err(e)) => {
-                        self.failed(started_at, duration_ms, CollectError::Store(e.to_string()))
+                        self.failed(started_at, duration_ms, ScanError::store(e))
                             .await
                     }
                     Err(e) => {
-                        self.failed(started_at, duration_ms, CollectError::Store(e.to_string()))
+                        self.failed(started_at, duration_ms, ScanError::store(e))
                             .await
                     }
                 }
@@ -172,11 +196,13 @@ impl Collector {
         &mut self,
         started_at: Millis,
         duration_ms: f64,
-        e: CollectError,
+        e: ScanError,
     ) -> ScanSummary {
-        if e.is_connection_problem() || matches!(e, CollectError::Db(_)) {
-            // A half-broken session is not worth keeping; the next scan reconnects.
-            self.session = None;
+        if let ScanError::Pg(p) = &e {
+            if p.is_connection_problem() || matches!(p, PgError::Db(_)) {
+                // A half-broken session is not worth keeping; the next scan reconnects.
+                self.session = None;
+            }
         }
         let summary = ScanSummary {
             scan_id: started_at,
@@ -198,44 +224,39 @@ impl Collector {
         summary
     }
 
-    async fn ensure_session(&mut self) -> Result<(), CollectError> {
-        let alive = self.session.as_ref().is_some_and(|s| !s.client.is_closed());
-        if !alive {
+    /// The session the next scan uses, when there is one that can still be used.
+    pub fn session(&self) -> Option<&Session> {
+        self.session.as_ref().filter(|s| s.is_usable())
+    }
+
+    async fn ensure_session(&mut self) -> Result<(), ScanError> {
+        if self.session().is_none() {
             self.session = None;
             let s = session::connect(&self.cfg.target).await?;
-            statements::check_pgss(&s.client).await?;
+            statements::check_pgss(&s)?;
             self.session = Some(s);
         }
         Ok(())
     }
 
-    async fn scan_inner(&mut self, now: Millis) -> Result<(ScanSummary, ScanWrite), CollectError> {
+    async fn scan_inner(&mut self, now: Millis) -> Result<(ScanSummary, ScanWrite), ScanError> {
         self.ensure_session().await?;
         if self.counters.is_none() {
             let store = self.store.clone();
             let target = self.target_id.clone();
             let stored = tokio::task::spawn_blocking(move || store.counters(&target))
                 .await
-                .map_err(|e| CollectError::Store(e.to_string()))?
-                .map_err(|e| CollectError::Store(e.to_string()))?;
+                .map_err(ScanError::store)?
+                .map_err(ScanError::store)?;
             self.counters = stored.and_then(|v| serde_json::from_value(v).ok());
         }
         let session = self
             .session
             .as_ref()
-            .ok_or_else(|| CollectError::Unreachable("no session".into()))?;
-        let client = &session.client;
-        let version = session.server_version_num;
+            .ok_or_else(|| PgError::Unreachable("no session".into()))?;
 
-        let read = statements::read(
-            client,
-            version,
-            &mut self.texts,
-            self.counters.as_ref(),
-            now,
-        )
-        .await?;
-        let schema = schema::read(client, now).await?;
+        let read = statements::read(session, &mut self.texts, self.counters.as_ref(), now).await?;
+        let schema = schema::read(session, now).await?;
 
         // Filters, then top-N by cumulative total time.
         let mut kept: Vec<_> = read
@@ -314,8 +335,7 @@ impl Collector {
             error: None,
             hint: None,
         };
-        let counters =
-            serde_json::to_value(&read.state).map_err(|e| CollectError::Store(e.to_string()))?;
+        let counters = serde_json::to_value(&read.state).map_err(ScanError::store)?;
         self.counters = Some(read.state);
         let write = ScanWrite {
             summary: summary.clone(),
@@ -349,93 +369,92 @@ impl Collector {
             now,
         };
         let (recs, mut dropped) = advisor::candidates(&input);
-        let Some(session) = self.session.as_ref().filter(|s| !s.client.is_closed()) else {
+        let Some(session) = self.session() else {
             return (recs, dropped);
         };
-        let (recs, mut more) = advisor::verify::verify(
-            &session.client,
-            session.server_version_num,
-            recs,
-            queries,
-            metrics,
-        )
-        .await;
+        let (recs, mut more) = advisor::verify::verify(session, recs, queries, metrics).await;
         dropped.append(&mut more);
         (recs, dropped)
     }
 
-    /// Generic plans for the top-K queries, and EXPLAIN ANALYZE of real-value samples when the
-    /// last one is old or the plan changed. One query's failure is recorded and the rest go on;
-    /// a lost connection stops the scan.
+    /// Generic plans for the top-K queries, and a plan of each one's real-value sample when the
+    /// last one is old or the plan changed: EXPLAIN ANALYZE where the target allows it
+    /// (`analyze_samples`), else a plain EXPLAIN (custom plan, nothing executed). One query's
+    /// failure (an untrusted function, a type the planner cannot infer) is recorded and the rest
+    /// go on; a lost or unusable session stops the plans of this scan.
     async fn capture_plans(
         &mut self,
         queries: &[Query],
         schema: &SchemaSnapshot,
         now: Millis,
     ) -> (Vec<Plan>, Vec<PlanError>) {
-        let Some(session) = self.session.as_ref() else {
-            return (Vec::new(), Vec::new());
-        };
         let sizes = TableSizes::from_tables(&schema.tables);
         let mut plans = Vec::new();
         let mut errors = Vec::new();
+        let error = |q: &Query, what: &str, e: PgError| PlanError {
+            query_id: q.id.clone(),
+            captured_at: now,
+            error: format!("{what}{e}"),
+        };
         for q in queries.iter().take(self.cfg.plans_k) {
-            if session.client.is_closed() {
+            let Some(session) = self.session.as_ref().filter(|s| s.is_usable()) else {
                 break;
+            };
+            let json = match explain::generic_plan(session, &q.norm_sql).await {
+                Ok(json) => json,
+                Err(e) => {
+                    errors.push(error(q, "", e));
+                    continue;
+                }
+            };
+            let hash = plan_hash(&json);
+            let facts = plan_facts(&json, &sizes).unwrap_or_default();
+            let due = match self.analyzed.get(&q.id) {
+                None => true,
+                Some((at, h)) => {
+                    *h != hash || now - at >= self.cfg.reanalyze_after.as_millis() as Millis
+                }
+            };
+            plans.push(Plan {
+                query_id: q.id.clone(),
+                captured_at: now,
+                kind: PlanKind::Generic,
+                plan_hash: hash.clone(),
+                plan_json: json,
+                facts,
+            });
+            if !(due && q.raw_has_values) {
+                continue;
             }
-            match plans::generic_plan(&session.client, session.server_version_num, &q.norm_sql)
-                .await
-            {
+            let analyze = self.cfg.analyze_samples && explain::analyzable_sample(&q.raw_sql);
+            let (kind, result, what) = if analyze {
+                (
+                    PlanKind::Analyzed,
+                    explain::analyzed_plan(&self.cfg.target, &q.raw_sql, self.cfg.analyze_timeout)
+                        .await,
+                    "EXPLAIN ANALYZE of a sample: ",
+                )
+            } else {
+                (
+                    PlanKind::Custom,
+                    explain::custom_plan(session, &q.raw_sql).await,
+                    "EXPLAIN of a sample: ",
+                )
+            };
+            match result {
                 Ok(json) => {
-                    let hash = plan_hash(&json);
                     let facts = plan_facts(&json, &sizes).unwrap_or_default();
-                    let due = match self.analyzed.get(&q.id) {
-                        None => true,
-                        Some((at, h)) => {
-                            *h != hash || now - at >= self.cfg.reanalyze_after.as_millis() as Millis
-                        }
-                    };
                     plans.push(Plan {
                         query_id: q.id.clone(),
                         captured_at: now,
-                        kind: PlanKind::Generic,
-                        plan_hash: hash.clone(),
+                        kind,
+                        plan_hash: plan_hash(&json),
                         plan_json: json,
                         facts,
                     });
-                    if due && q.raw_has_values && plans::analyzable_sample(&q.raw_sql) {
-                        match plans::analyzed_plan(
-                            &session.client,
-                            &q.raw_sql,
-                            self.cfg.analyze_timeout,
-                        )
-                        .await
-                        {
-                            Ok(json) => {
-                                let facts = plan_facts(&json, &sizes).unwrap_or_default();
-                                plans.push(Plan {
-                                    query_id: q.id.clone(),
-                                    captured_at: now,
-                                    kind: PlanKind::Analyzed,
-                                    plan_hash: plan_hash(&json),
-                                    plan_json: json,
-                                    facts,
-                                });
-                                self.analyzed.insert(q.id.clone(), (now, hash));
-                            }
-                            Err(e) => errors.push(PlanError {
-                                query_id: q.id.clone(),
-                                captured_at: now,
-                                error: format!("EXPLAIN ANALYZE of a sample: {e}"),
-                            }),
-                        }
-                    }
+                    self.analyzed.insert(q.id.clone(), (now, hash));
                 }
-                Err(e) => errors.push(PlanError {
-                    query_id: q.id.clone(),
-                    captured_at: now,
-                    error: e.to_string(),
-                }),
+                Err(e) => errors.push(error(q, what, e)),
             }
         }
         (plans, errors)

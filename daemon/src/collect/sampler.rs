@@ -2,8 +2,7 @@
 //! pg_stat_activity for statements running right now and keeps, per fingerprint, the latest one
 //! that carries real values. EXPLAIN ANALYZE needs such a sample.
 
-use super::error::CollectError;
-use super::session::{self, TargetConfig};
+use crate::pg::session::{self, TargetConfig};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -34,7 +33,7 @@ impl Samples {
 
     /// Keeps `text` if it is a statement with real values OptiDB could analyze.
     pub fn offer(&self, text: &str) {
-        if !super::plans::analyzable_sample(text) {
+        if !crate::pg::explain::analyzable_sample(text) {
             return;
         }
         let Ok(fp) = optidb_core::sql::fingerprint_only(text) else {
@@ -58,7 +57,7 @@ pub async fn run(target: TargetConfig, samples: std::sync::Arc<Samples>, every: 
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if session.as_ref().is_none_or(|s| s.client.is_closed()) {
+        if session.as_ref().is_none_or(|s| !s.is_usable()) {
             match session::connect(&target).await {
                 Ok(s) => {
                     session = Some(s);
@@ -75,7 +74,18 @@ pub async fn run(target: TargetConfig, samples: std::sync::Arc<Samples>, every: 
             }
         }
         let Some(s) = session.as_ref() else { continue };
-        match s.client.query(ACTIVITY_SQL, &[]).await {
+        let patience = target.statement_timeout + Duration::from_secs(1);
+        let answer = match tokio::time::timeout(patience, session::query(s, ACTIVITY_SQL, &[])).await
+        {
+            Ok(a) => a,
+            Err(_) => {
+                // A server that stopped answering cannot trip its own statement_timeout.
+                s.cancel().await;
+                session = None;
+                continue;
+            }
+        };
+        match answer {
             Ok(rows) => {
                 for r in rows {
                     if let Ok(Some(text)) = r.try_get::<_, Option<String>>(0) {
@@ -84,7 +94,6 @@ pub async fn run(target: TargetConfig, samples: std::sync::Arc<Samples>, every: 
                 }
             }
             Err(e) => {
-                let e = CollectError::from_pg(e);
                 tracing::debug!("sampler: {e}");
                 if e.is_connection_problem() {
                     session = None;
@@ -111,6 +120,6 @@ mod tests {
             s.get(&fp).as_deref(),
             Some("SELECT * FROM orders WHERE customer_id = 7")
         );
-        assert!(ACTIVITY_SQL.contains(super::super::session::MARKER));
+        assert!(ACTIVITY_SQL.contains(crate::pg::MARKER));
     }
 }

@@ -1,24 +1,23 @@
 //! Reads the catalogs the rules need: tables, indexes, foreign keys and column statistics,
 //! one SQL file per source (queries/*.sql), into a [`SchemaSnapshot`].
 
-use super::error::CollectError;
+use crate::pg::helper::{self, HelperState};
+use crate::pg::session::{self, Session};
+use crate::pg::PgError;
 use optidb_core::model::{
     ColumnStats, ForeignKey, Millis, SchemaIndex, SchemaSnapshot, SchemaTable,
 };
-use tokio_postgres::Client;
 
 const TABLES_SQL: &str = include_str!("queries/tables.sql");
 const INDEXES_SQL: &str = include_str!("queries/indexes.sql");
 const FOREIGN_KEYS_SQL: &str = include_str!("queries/foreign_keys.sql");
 const COLUMN_STATS_SQL: &str = include_str!("queries/column_stats.sql");
 
-/// Reads the whole schema snapshot.
-pub async fn read(client: &Client, now: Millis) -> Result<SchemaSnapshot, CollectError> {
-    let pg = CollectError::from_pg;
-    let tables = client
-        .query(TABLES_SQL, &[])
-        .await
-        .map_err(pg)?
+/// Reads the whole schema snapshot. Column statistics come through the plan helper when it is
+/// installed (pg_stats shows only tables the reading role may SELECT from).
+pub async fn read(s: &Session, now: Millis) -> Result<SchemaSnapshot, PgError> {
+    let tables = session::query(s, TABLES_SQL, &[])
+        .await?
         .iter()
         .map(|r| SchemaTable {
             table_name: r.get("table_name"),
@@ -34,10 +33,8 @@ pub async fn read(client: &Client, now: Millis) -> Result<SchemaSnapshot, Collec
             autovacuum_enabled: r.get("autovacuum_enabled"),
         })
         .collect();
-    let indexes = client
-        .query(INDEXES_SQL, &[])
-        .await
-        .map_err(pg)?
+    let indexes = session::query(s, INDEXES_SQL, &[])
+        .await?
         .iter()
         .map(|r| SchemaIndex {
             index_name: r.get("index_name"),
@@ -55,10 +52,8 @@ pub async fn read(client: &Client, now: Millis) -> Result<SchemaSnapshot, Collec
             definition: r.get("definition"),
         })
         .collect();
-    let foreign_keys = client
-        .query(FOREIGN_KEYS_SQL, &[])
-        .await
-        .map_err(pg)?
+    let foreign_keys = session::query(s, FOREIGN_KEYS_SQL, &[])
+        .await?
         .iter()
         .map(|r| ForeignKey {
             name: r.get("name"),
@@ -68,10 +63,15 @@ pub async fn read(client: &Client, now: Millis) -> Result<SchemaSnapshot, Collec
             ref_columns: r.get("ref_columns"),
         })
         .collect();
-    let column_stats = client
-        .query(COLUMN_STATS_SQL, &[])
-        .await
-        .map_err(pg)?
+    let stats_sql = match &s.info.helper {
+        HelperState::Ok {
+            schema,
+            column_stats: true,
+        } => helper::column_stats_through(schema),
+        _ => COLUMN_STATS_SQL.to_string(),
+    };
+    let column_stats = session::query(s, &stats_sql, &[])
+        .await?
         .iter()
         .map(|r| ColumnStats {
             table_name: r.get("table_name"),
@@ -101,7 +101,7 @@ mod tests {
             super::FOREIGN_KEYS_SQL,
             super::COLUMN_STATS_SQL,
         ] {
-            assert!(sql.contains(super::super::session::MARKER));
+            assert!(sql.contains(crate::pg::MARKER));
         }
     }
 }

@@ -2,18 +2,24 @@
 //! seen before, merged by fingerprint, with interval figures from per-entry deltas so resets
 //! and evictions never produce negative or doubled numbers.
 
-use super::error::CollectError;
-use super::session::MARKER;
+use crate::pg::session::{self, Session};
+use crate::pg::{PgError, MARKER};
 use optidb_core::model::{MetricDelta, Millis};
 use optidb_core::sql;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use tokio_postgres::Client;
+use tokio_postgres::types::Type;
 
 const COUNTERS_SQL: &str = include_str!("queries/pgss_counters.sql");
 const TEXTS_SQL: &str = include_str!("queries/pgss_texts.sql");
 const INFO_SQL: &str = include_str!("queries/pgss_info.sql");
-const CHECK_SQL: &str = include_str!("queries/pgss_check.sql");
+
+/// Where `@extschema@` stands in the statements above: pg_stat_statements is reached through
+/// the schema it was installed in (OptiDB's own statements run with `search_path = pg_catalog`).
+fn in_schema(sql: &str, s: &Session) -> Result<String, PgError> {
+    let schema = s.info.pgss_schema.as_deref().ok_or(PgError::NoPgss)?;
+    Ok(sql.replace("@extschema@", schema))
+}
 
 /// Cumulative counters of one pg_stat_statements entry.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -80,16 +86,10 @@ pub struct StatementsRead {
     pub stats_reset: bool,
 }
 
-/// Fails with a clear error when pg_stat_statements is missing or not loaded.
-pub async fn check_pgss(client: &Client) -> Result<(), CollectError> {
-    let rows = client
-        .query(CHECK_SQL, &[])
-        .await
-        .map_err(CollectError::from_pg)?;
-    if rows.is_empty() {
-        return Err(CollectError::NoPgss);
-    }
-    Ok(())
+/// Fails with a clear error when pg_stat_statements is not installed in this database (one
+/// that is installed but not loaded fails at the first read, with its own hint).
+pub fn check_pgss(s: &Session) -> Result<(), PgError> {
+    s.info.pgss_schema.as_ref().map(|_| ()).ok_or(PgError::NoPgss)
 }
 
 /// What pg_stat_statements shows instead of the text of another user's statement when the
@@ -131,16 +131,12 @@ pub fn classify(text: &str) -> TextClass {
 
 /// Reads counters, fetches unknown texts into `texts`, and merges by fingerprint.
 pub async fn read(
-    client: &Client,
-    server_version_num: u32,
+    s: &Session,
     texts: &mut HashMap<i64, TextClass>,
     prev: Option<&CounterState>,
     now: Millis,
-) -> Result<StatementsRead, CollectError> {
-    let rows = client
-        .query(COUNTERS_SQL, &[])
-        .await
-        .map_err(CollectError::from_pg)?;
+) -> Result<StatementsRead, PgError> {
+    let rows = session::query(s, &in_schema(COUNTERS_SQL, s)?, &[]).await?;
     let mut current: Vec<(EntryKey, Counters)> = Vec::with_capacity(rows.len());
     let mut hidden = 0;
     for r in &rows {
@@ -172,10 +168,12 @@ pub async fn read(
         v
     };
     if !unknown.is_empty() {
-        let rows = client
-            .query(TEXTS_SQL, &[&unknown])
-            .await
-            .map_err(CollectError::from_pg)?;
+        let rows = session::query(
+            s,
+            &in_schema(TEXTS_SQL, s)?,
+            &[(&unknown, Type::INT8_ARRAY)],
+        )
+        .await?;
         for r in rows {
             let qid: i64 = r.get(0);
             let text: Option<String> = r.get(1);
@@ -189,11 +187,10 @@ pub async fn read(
         }
     }
 
-    let stats_reset_at = if server_version_num >= 140000 {
-        client
-            .query_opt(INFO_SQL, &[])
-            .await
-            .map_err(CollectError::from_pg)?
+    let stats_reset_at = if s.server_version_num >= 140000 {
+        session::query(s, &in_schema(INFO_SQL, s)?, &[])
+            .await?
+            .first()
             .and_then(|r| r.get::<_, Option<i64>>(0))
     } else {
         None
@@ -358,7 +355,7 @@ mod tests {
 
     #[test]
     fn every_query_we_send_is_marked() {
-        for sql in [COUNTERS_SQL, TEXTS_SQL, INFO_SQL, CHECK_SQL] {
+        for sql in [COUNTERS_SQL, TEXTS_SQL, INFO_SQL] {
             assert!(sql.contains(MARKER), "{sql}");
         }
     }

@@ -9,7 +9,7 @@ use crate::daemon::AppState;
 use crate::store::{Store, StoreError, TargetId};
 use axum::extract::State;
 use axum::Json;
-use optidb_core::model::{Evidence, PlanKind};
+use optidb_core::model::Evidence;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -100,7 +100,7 @@ pub fn answer(
                     ));
                     citations.push(cite("metric", format!("mean_ms {:.2}, calls {}, total_ms {:.0}", r.mean_ms, r.calls, r.total_ms), Some(r.captured_at)));
                     let plans = store.plans(target, &r.query_id, 4)?;
-                    if let Some(p) = plans.iter().rev().find(|p| p.kind == PlanKind::Analyzed).or(plans.last()) {
+                    if let Some(p) = optidb_core::model::best_plan(&plans) {
                         let f = &p.facts;
                         if let Some(seq) = f.seq_scans.first() {
                             s.push_str(&format!(" Its plan reads all of {} with a Seq Scan", seq.table));
@@ -113,7 +113,7 @@ pub fn answer(
                             "plan",
                             format!(
                                 "{} plan captured at {}: had_seq_scan={}, nodes {}, est_rows {:.0}{}",
-                                if p.kind == PlanKind::Analyzed { "analyzed" } else { "generic" },
+                                p.kind.caption(),
                                 p.captured_at,
                                 f.had_seq_scan,
                                 f.node_types.join(" > "),

@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use optidb_core::model::{Metric, Plan, PlanKind, RecType, Recommendation, Simulation};
+use optidb_core::model::{Metric, Plan, RecType, Recommendation, Simulation};
 use serde::Deserialize;
 use std::sync::{Arc, OnceLock};
 
@@ -820,11 +820,7 @@ async fn query_page(State(state): State<Arc<AppState>>, Path(id): Path<String>) 
             .total_cmp(&a.confidence)
             .then(b.score.total_cmp(&a.score))
     });
-    let plan = plans
-        .iter()
-        .rev()
-        .find(|p| p.kind == PlanKind::Analyzed)
-        .or_else(|| plans.last());
+    let plan = optidb_core::model::best_plan(&plans);
     let mut stats = Vec::new();
     if let Some(m) = metrics.last() {
         stats.push(("mean", fmt_ms(m.mean_ms)));
@@ -855,10 +851,7 @@ async fn query_page(State(state): State<Arc<AppState>>, Path(id): Path<String>) 
         plan_caption: plan.map(|p| {
             format!(
                 "{} plan captured {}",
-                match p.kind {
-                    PlanKind::Analyzed => "EXPLAIN ANALYZE (real values, rolled back)",
-                    PlanKind::Generic => "generic",
-                },
+                p.kind.caption(),
                 fmt_time(p.captured_at)
             )
         }),

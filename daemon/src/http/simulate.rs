@@ -126,6 +126,7 @@ pub async fn run_simulation(
         ddl: &ddl,
         mode,
         target_is_sandbox: state.sim.is_sandbox,
+        analyze_samples: state.sim.analyze_samples,
         tables: &tables,
     };
     let sim = state.sim.simulate(&req).await.map_err(sim_error)?;
@@ -181,6 +182,7 @@ pub fn sim_error(e: SimError) -> ApiError {
             "cannot simulate this query",
         ),
         SimError::Planner(_) => (StatusCode::UNPROCESSABLE_ENTITY, "planning failed"),
+        SimError::Untrusted(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not planned"),
         SimError::Refused(_) => (StatusCode::FORBIDDEN, "real mode refused"),
         SimError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate limited"),
         SimError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "simulator busy"),
@@ -267,7 +269,11 @@ pub async fn simulate_workload(
             "take rec_id from GET /bottlenecks (after a scan)",
         )
     })?;
-    let ddls: Vec<String> = recs.iter().map(|r| r.ddl.clone()).collect();
+    let ddls: Vec<crate::simulate::ValidatedDdl> = recs
+        .iter()
+        .map(|r| crate::simulate::ddl::validate(&r.ddl))
+        .collect::<Result<_, _>>()
+        .map_err(sim_error)?;
     if ddls.is_empty() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -296,7 +302,7 @@ pub async fn simulate_workload(
     };
     Ok(Json(serde_json::json!({
         "rec_ids": recs.iter().map(|r| r.rec_id.clone()).collect::<Vec<_>>(),
-        "ddls": ddls,
+        "ddls": ddls.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
         "saved_ms": saving.saved_ms,
         "affected_ms": saving.affected_ms,
         "saved_pct": saved_pct,

@@ -4,7 +4,7 @@
 
 use crate::store::{Store, StoreError, TargetId};
 use optidb_core::model::{
-    LookupEntry, LookupRec, LookupSimulation, Metric, Plan, PlanKind, Query, QueryId,
+    LookupEntry, LookupRec, LookupSimulation, Metric, Plan, Query, QueryId,
     Recommendation,
 };
 use serde::Serialize;
@@ -52,14 +52,7 @@ fn recs_by_query(recs: &[Recommendation]) -> HashMap<&str, Vec<&Recommendation>>
     by
 }
 
-/// The plan evidence is best read from: the analyzed plan when there is one, else generic.
-fn best_plan(plans: &[Plan]) -> Option<&Plan> {
-    plans
-        .iter()
-        .rev()
-        .find(|p| p.kind == PlanKind::Analyzed)
-        .or_else(|| plans.last())
-}
+use optidb_core::model::best_plan;
 
 fn reason(metric: &Metric, plan: Option<&Plan>, top: Option<&&Recommendation>) -> String {
     if let Some(r) = top {

@@ -3,8 +3,38 @@
 //! normalizes an accepted statement into the form `hypopg_create_index` takes.
 
 use super::error::SimError;
+use optidb_core::sql::reach::Reach;
 use pg_query::protobuf::IndexStmt;
 use pg_query::NodeEnum;
+
+/// Exactly one CREATE INDEX, checked by [`validate`] — the only way to make one, so DDL that
+/// was not checked cannot reach PostgreSQL (what-ifs and real mode take this type).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatedDdl(String);
+
+impl ValidatedDdl {
+    /// The DDL as given (trimmed, without a trailing `;`).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The form `hypopg_create_index` takes (see [`for_hypopg`]).
+    pub fn for_hypopg(&self) -> Result<String, SimError> {
+        for_hypopg(&self.0)
+    }
+
+    /// What building (or planning with) this index can run: its table, the functions and
+    /// operators of its expressions and predicate, its operator classes.
+    pub fn reach(&self) -> Reach {
+        optidb_core::sql::reach::reach(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for ValidatedDdl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// Parses `ddl` and returns its IndexStmt, or why it is not exactly one CREATE INDEX.
 pub fn parse_create_index(ddl: &str) -> Result<IndexStmt, SimError> {
@@ -34,14 +64,14 @@ pub fn parse_create_index(ddl: &str) -> Result<IndexStmt, SimError> {
 }
 
 /// Validates caller DDL: exactly one CREATE INDEX. Returns it trimmed, as given.
-pub fn validate(ddl: &str) -> Result<String, SimError> {
+pub fn validate(ddl: &str) -> Result<ValidatedDdl, SimError> {
     parse_create_index(ddl)?;
-    Ok(ddl.trim().trim_end_matches(';').trim().to_string())
+    Ok(ValidatedDdl(ddl.trim().trim_end_matches(';').trim().to_string()))
 }
 
 /// The statement `hypopg_create_index` accepts: the same index without CONCURRENTLY and
 /// IF NOT EXISTS (hypopg refuses both), deparsed by pg_query.
-pub fn for_hypopg(ddl: &str) -> Result<String, SimError> {
+fn for_hypopg(ddl: &str) -> Result<String, SimError> {
     let mut ix = parse_create_index(ddl)?;
     if !ix.concurrent && !ix.if_not_exists {
         return Ok(ddl.trim().trim_end_matches(';').trim().to_string());

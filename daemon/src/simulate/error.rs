@@ -1,7 +1,8 @@
 //! Why a simulation failed and what to try: every [`SimError`] carries a hint and maps to one
 //! HTTP status, so callers (the HTTP API, the advisor) never have to guess.
 
-use crate::collect::error::CollectError;
+use crate::pg::unit::UnitError;
+use crate::pg::PgError;
 
 /// A simulation failure. `Display` says why; [`SimError::hint`] says what to try.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -15,6 +16,9 @@ pub enum SimError {
     /// The planner rejected the statement or the hypothetical index.
     #[error("the planner could not plan it: {0}")]
     Planner(String),
+    /// The statement or the index reaches functions OptiDB does not run (their descriptions).
+    #[error("not simulated: it reaches {0}, which OptiDB does not run")]
+    Untrusted(String),
     /// A step ran into statement_timeout.
     #[error("a simulation step took longer than the statement timeout: {0}")]
     Timeout(String),
@@ -54,6 +58,7 @@ impl SimError {
                  parameter's type can be inferred (add a cast such as $1::int); \
                  hypothetical state was reset"
                 .into(),
+            SimError::Untrusted(_) => PgError::Untrusted(String::new()).hint(),
             SimError::Timeout(_) => "the statement is expensive to plan or run: retry later, or \
                  raise --statement-timeout-ms; hypothetical state was reset"
                 .into(),
@@ -89,7 +94,7 @@ impl SimError {
                 _ => SimError::Planner(format!("{msg} (SQLSTATE {code})")),
             };
         }
-        SimError::from(CollectError::from_pg(e))
+        SimError::from(PgError::from_pg(e))
     }
 
     /// Whether the failure is the database's (HTTP 503) rather than the request's.
@@ -98,19 +103,35 @@ impl SimError {
     }
 }
 
-impl From<CollectError> for SimError {
-    fn from(e: CollectError) -> Self {
+impl From<PgError> for SimError {
+    fn from(e: PgError) -> Self {
         match e {
-            CollectError::Timeout(m) => SimError::Timeout(m),
-            CollectError::Db(m) => {
+            PgError::Timeout(m) => SimError::Timeout(m),
+            PgError::Db(m) => {
                 if m.contains("hypopg") && m.contains("does not exist") {
                     SimError::NoHypopg
                 } else {
                     SimError::Planner(m)
                 }
             }
-            CollectError::Privilege(m) | CollectError::Unsupported(m) => SimError::Planner(m),
+            PgError::Untrusted(m) => SimError::Untrusted(m),
+            PgError::NotPlannable(m) => SimError::BadStatement(m),
+            PgError::Privilege(m) | PgError::Unsupported(m) => SimError::Planner(m),
             other => SimError::Db(other.to_string()),
+        }
+    }
+}
+
+impl From<UnitError> for SimError {
+    fn from(e: UnitError) -> Self {
+        match e {
+            UnitError::Step { error, .. } => SimError::from_pg(error),
+            UnitError::Untrusted(m) => SimError::Untrusted(m),
+            UnitError::Prologue(error) => SimError::Db(PgError::from_pg(error).to_string()),
+            UnitError::Deadline(d) => SimError::Timeout(format!(
+                "gave up after {:.1} s and cancelled it",
+                d.as_secs_f64()
+            )),
         }
     }
 }

@@ -2,8 +2,9 @@
 //! database. hypopg mode plans a query with and without a hypothetical index ([`whatif`]); real
 //! mode (sandboxes only) builds the index inside a transaction that is rolled back. Safety
 //! rails: a cap on concurrent simulations, a per-minute rate limit per target, statement_timeout
-//! on every step, and no hypothetical state left behind. [`simulate_workload`] judges a set of
-//! indexes on every query they affect, weighted by calls.
+//! on every step, an overall deadline, the trusted-functions guard (crate::pg::trust) and no
+//! hypothetical state left behind. [`simulate_workload`] judges a set of indexes on every query
+//! they affect, weighted by calls.
 
 pub mod ddl;
 pub mod error;
@@ -11,18 +12,21 @@ pub mod labels;
 pub mod pool;
 pub mod whatif;
 
+pub use ddl::ValidatedDdl;
 pub use error::SimError;
 pub use whatif::{whatif, Stmt, WhatIf};
 
 use crate::analyze::plan_facts::TableSizes;
-use crate::collect::now_ms;
-use crate::collect::session::MARKER;
+use crate::clock::now_ms;
+use crate::pg::explain::{self, check_plannable, plan_json, Form, Planner};
+use crate::pg::pipeline::Step;
+use crate::pg::unit::{Access, UnitError};
+use crate::pg::{Session, MARKER};
 use optidb_core::model::{Query, Simulation};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
-use tokio_postgres::Client;
 
 /// How a simulation is run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +65,9 @@ pub struct SimConfig {
     pub step_timeout: Duration,
     /// How long a simulation waits for a free slot before giving up with [`SimError::Busy`].
     pub queue_wait: Duration,
+    /// How long one simulation (or a workload simulation) may take once it has a slot; past
+    /// it, its backend is cancelled and its connection closed.
+    pub deadline: Duration,
 }
 
 impl Default for SimConfig {
@@ -70,6 +77,7 @@ impl Default for SimConfig {
             per_minute: 60,
             step_timeout: Duration::from_secs(5),
             queue_wait: Duration::from_secs(60),
+            deadline: Duration::from_secs(60),
         }
     }
 }
@@ -89,6 +97,8 @@ pub struct SimRequest<'a> {
     pub mode: Mode,
     /// Whether the target is marked as a sandbox (`--sandbox`): real mode needs it.
     pub target_is_sandbox: bool,
+    /// Whether EXPLAIN ANALYZE of real-value samples is allowed on this target.
+    pub analyze_samples: bool,
     /// To qualify relation names in labels (may be empty).
     pub tables: &'a TableSizes,
 }
@@ -146,23 +156,21 @@ impl Simulator {
         }
     }
 
-    /// Rate limit, slot, then [`Simulator::run`] on `client` (which must be used by nobody
-    /// else meanwhile). `client` is a read-only session for hypopg mode; real mode needs a
-    /// writable session to a sandbox.
+    /// Rate limit, slot, then [`Simulator::run`] on `session` (which must be used by nobody
+    /// else meanwhile).
     pub async fn simulate(
         &self,
-        client: &Client,
-        server_version_num: u32,
+        session: &Session,
         req: &SimRequest<'_>,
     ) -> Result<Simulation, SimError> {
         let ddl = self.precheck(req)?;
         self.take_token(req.target)?;
         let _permit = self.slot().await?;
-        self.run(client, server_version_num, req, ddl).await
+        self.run(session, req, ddl).await
     }
 
     /// What can be refused without touching the database. Returns the validated DDL.
-    pub fn precheck(&self, req: &SimRequest<'_>) -> Result<String, SimError> {
+    pub fn precheck(&self, req: &SimRequest<'_>) -> Result<ValidatedDdl, SimError> {
         let ddl = ddl::validate(req.ddl)?;
         if req.mode == Mode::Real {
             if !req.target_is_sandbox {
@@ -172,9 +180,7 @@ impl Simulator {
                         .into(),
                 ));
             }
-            if !req.query.raw_has_values
-                || !crate::collect::plans::analyzable_sample(&req.query.raw_sql)
-            {
+            if !req.query.raw_has_values || !explain::analyzable_sample(&req.query.raw_sql) {
                 return Err(SimError::BadStatement(
                     "real mode runs EXPLAIN ANALYZE and needs a real-value SELECT sample of this \
                      query; none has been seen yet"
@@ -191,35 +197,34 @@ impl Simulator {
     /// mode sets `step_timeout` on its own transaction.
     pub async fn run(
         &self,
-        client: &Client,
-        server_version_num: u32,
+        session: &Session,
         req: &SimRequest<'_>,
-        ddl: String,
+        ddl: ValidatedDdl,
     ) -> Result<Simulation, SimError> {
         match req.mode {
-            Mode::Hypopg => self.run_hypopg(client, server_version_num, req, ddl).await,
-            Mode::Real => self.run_real(client, req, ddl).await,
+            Mode::Hypopg => self.run_hypopg(session, req, ddl).await,
+            Mode::Real => self.run_real(session, req, ddl).await,
         }
     }
 
     async fn run_hypopg(
         &self,
-        client: &Client,
-        server_version_num: u32,
+        session: &Session,
         req: &SimRequest<'_>,
-        ddl: String,
+        ddl: ValidatedDdl,
     ) -> Result<Simulation, SimError> {
         let q = req.query;
         // Parsed only when needed (most simulations plan the measured generic statement).
-        let sample = || q.raw_has_values && crate::collect::plans::analyzable_sample(&q.raw_sql);
+        let sample = || q.raw_has_values && explain::analyzable_sample(&q.raw_sql);
         // Plan what was measured: the normalized statement generically; a real-value sample
-        // when there is one and no measured mean (its EXPLAIN ANALYZE gives before_ms).
+        // when there is one and no measured mean (its EXPLAIN ANALYZE gives before_ms, where
+        // the target allows executing samples).
         let measured = req.mean_ms.filter(|m| m.is_finite() && *m > 0.0);
         let (before_ms, stmt) = match measured {
             Some(m) => (m, Stmt::Generic(&q.norm_sql)),
-            None if sample() => {
+            None if req.analyze_samples && sample() => {
                 let analyzed =
-                    crate::collect::plans::analyzed_plan(client, &q.raw_sql, self.cfg.step_timeout)
+                    explain::analyzed_plan(&session.target, &q.raw_sql, self.cfg.step_timeout)
                         .await?;
                 (
                     execution_ms(&analyzed).unwrap_or(0.0),
@@ -229,11 +234,11 @@ impl Simulator {
             None => (0.0, Stmt::Generic(&q.norm_sql)),
         };
         let ddls = std::slice::from_ref(&ddl);
-        let w = match whatif(client, server_version_num, stmt, ddls).await {
+        let w = match whatif(session, stmt, ddls).await {
             // A generic plan can fail where a real-value sample plans fine (a parameter type
             // the planner cannot infer): fall back to the sample.
             Err(SimError::Planner(_)) if matches!(stmt, Stmt::Generic(_)) && sample() => {
-                whatif(client, server_version_num, Stmt::Sample(&q.raw_sql), ddls).await?
+                whatif(session, Stmt::Sample(&q.raw_sql), ddls).await?
             }
             other => other?,
         };
@@ -253,7 +258,7 @@ impl Simulator {
         }
         let ran_at = now_ms();
         Ok(Simulation {
-            id: sim_id(&q.id, &ddl, ran_at),
+            id: sim_id(&q.id, ddl.as_str(), ran_at),
             query_id: q.id.clone(),
             rec_id: req.rec_id.to_string(),
             mode: Mode::Hypopg.as_str().into(),
@@ -272,53 +277,56 @@ impl Simulator {
         })
     }
 
+    /// Builds the index for real inside a read-write transaction that is rolled back (the
+    /// caller checked the target is a sandbox), with EXPLAIN ANALYZE of the sample before and
+    /// after. The sample may reach side-effect-free built-ins only, the index trusted functions
+    /// only (the unit's guards).
     async fn run_real(
         &self,
-        client: &Client,
+        session: &Session,
         req: &SimRequest<'_>,
-        ddl: String,
+        ddl: ValidatedDdl,
     ) -> Result<Simulation, SimError> {
         let q = req.query;
-        let mut ix = ddl::parse_create_index(&ddl)?;
+        let mut ix = ddl::parse_create_index(ddl.as_str())?;
         let concurrent = std::mem::replace(&mut ix.concurrent, false); // not in a transaction
         let build = if concurrent {
             pg_query::NodeEnum::IndexStmt(Box::new(ix))
                 .deparse(Default::default())
                 .map_err(|e| SimError::BadDdl(format!("cannot rewrite the DDL: {e}")))?
         } else {
-            ddl.clone()
+            ddl.as_str().to_string()
         };
-        let explain = format!(
-            "EXPLAIN {MARKER} (ANALYZE, BUFFERS, FORMAT JSON) {}",
-            q.raw_sql
-        );
-        client
-            .batch_execute(&format!(
-                "BEGIN READ WRITE; SET LOCAL {MARKER} lock_timeout = 2000; \
-                 SET LOCAL {MARKER} statement_timeout = {}",
-                self.cfg.step_timeout.as_millis().max(1)
-            ))
-            .await
-            .map_err(SimError::from_pg)?;
-        let result = async {
-            let before = simple_json(client, &explain).await?;
-            client
-                .batch_execute(&format!("{MARKER} {build}"))
-                .await
-                .map_err(|e| match SimError::from_pg(e) {
+        let sample = check_plannable(&q.raw_sql).map_err(SimError::from)?;
+        let mut p = Planner::start(
+            session,
+            Access::ReadWrite,
+            &[(&sample, true), (&ddl.reach(), false)],
+        )
+        .await
+        .map_err(SimError::from)?;
+        p.unit().set_statement_timeout(self.cfg.step_timeout);
+        p.unit().set_lock_timeout(Duration::from_secs(2));
+        let before_at = p.plan(&q.raw_sql, Form::Analyze);
+        let build_at = p
+            .unit()
+            .push_slow(Step::new(format!("{MARKER} {build}")));
+        let after_at = p.plan(&q.raw_sql, Form::Analyze);
+        // The unit always rolls back: the index never outlives the simulation.
+        let answers = match p.run().await {
+            Ok(a) => a,
+            Err(UnitError::Step { at, error }) if at == build_at => {
+                return Err(match SimError::from_pg(error) {
                     SimError::Planner(m) => {
                         SimError::BadDdl(format!("building the index failed: {m}"))
                     }
                     o => o,
-                })?;
-            let after = simple_json(client, &explain).await?;
-            Ok::<_, SimError>((before, after))
-        }
-        .await;
-        // Always roll back: the index never outlives the simulation.
-        let rollback = client.batch_execute("ROLLBACK").await;
-        let (before_plan, after_plan) = result?;
-        rollback.map_err(SimError::from_pg)?;
+                })
+            }
+            Err(e) => return Err(SimError::from(e)),
+        };
+        let before_plan = plan_json(answers.rows(before_at))?;
+        let after_plan = plan_json(answers.rows(after_at))?;
         let before_ms = execution_ms(&before_plan).unwrap_or(0.0);
         let after_ms = execution_ms(&after_plan).unwrap_or(0.0);
         let before_cost = whatif::root_cost(&before_plan).unwrap_or(0.0);
@@ -335,7 +343,7 @@ impl Simulator {
         });
         let ran_at = now_ms();
         Ok(Simulation {
-            id: sim_id(&q.id, &ddl, ran_at),
+            id: sim_id(&q.id, ddl.as_str(), ran_at),
             query_id: q.id.clone(),
             rec_id: req.rec_id.to_string(),
             mode: Mode::Real.as_str().into(),
@@ -378,19 +386,6 @@ pub fn execution_ms(plan: &serde_json::Value) -> Option<f64> {
     top.get("Execution Time")?.as_f64()
 }
 
-async fn simple_json(client: &Client, sql: &str) -> Result<serde_json::Value, SimError> {
-    let msgs = client.simple_query(sql).await.map_err(SimError::from_pg)?;
-    let text = msgs
-        .into_iter()
-        .find_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-            _ => None,
-        })
-        .ok_or_else(|| SimError::Planner("EXPLAIN returned no plan".into()))?;
-    serde_json::from_str(&text)
-        .map_err(|e| SimError::Planner(format!("EXPLAIN returned unreadable JSON: {e}")))
-}
-
 /// One stored query of a workload simulation: its latest measured mean and its calls.
 #[derive(Debug, Clone)]
 pub struct WorkloadQuery<'a> {
@@ -431,14 +426,10 @@ pub struct WorkloadSaving {
 /// time saved, weighted by calls. A query that cannot be planned is reported in its line and
 /// counts as no saving; database failures stop the run.
 pub async fn simulate_workload(
-    client: &Client,
-    server_version_num: u32,
+    session: &Session,
     queries: &[WorkloadQuery<'_>],
-    ddls: &[String],
+    ddls: &[ValidatedDdl],
 ) -> Result<WorkloadSaving, SimError> {
-    for d in ddls {
-        ddl::validate(d)?;
-    }
     let mut lines = Vec::with_capacity(queries.len());
     for wq in queries {
         let before_ms = wq
@@ -454,14 +445,7 @@ pub async fn simulate_workload(
             used: vec![false; ddls.len()],
             error: None,
         };
-        match whatif(
-            client,
-            server_version_num,
-            Stmt::Generic(&wq.query.norm_sql),
-            ddls,
-        )
-        .await
-        {
+        match whatif(session, Stmt::Generic(&wq.query.norm_sql), ddls).await {
             Ok(w) => {
                 if w.improvement_pct > 0.0 && w.before_cost > 0.0 {
                     line.after_ms = before_ms * (w.after_cost / w.before_cost).min(1.0);
@@ -469,7 +453,7 @@ pub async fn simulate_workload(
                 line.improvement_pct = w.improvement_pct;
                 line.used = w.used;
             }
-            Err(e @ (SimError::Planner(_) | SimError::BadStatement(_))) => {
+            Err(e @ (SimError::Planner(_) | SimError::BadStatement(_) | SimError::Untrusted(_))) => {
                 line.error = Some(e.to_string());
             }
             Err(e) => return Err(e),

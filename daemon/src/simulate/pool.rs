@@ -2,14 +2,14 @@
 //! slot, opened on first use with the same safe settings as every OptiDB session, reopened
 //! after a failure. A slot's connection is used by one simulation at a time.
 //!
-//! Cancellation: when a simulation's future is dropped mid-way (the HTTP client went away),
-//! its connection is cancelled (pg_cancel_backend through the cancel key) and closed at once, so
-//! a half-done simulation leaves nothing behind — no hypothetical index and no open transaction
-//! holding a lock (real mode). On the next use [`super::whatif`] also starts with
-//! `hypopg_reset()`.
+//! Cancellation: when a simulation's future is dropped mid-way (the HTTP client went away) or
+//! runs past [`SimConfig::deadline`], its connection is cancelled (a cancel request through the
+//! cancel key) and closed at once, so a half-done simulation leaves nothing behind — no
+//! hypothetical index and no open transaction holding a lock (real mode). A connection whose
+//! unit could not clean up is replaced too (crate::pg::Session::is_usable).
 
-use super::{SimConfig, SimError, SimRequest, Simulator};
-use crate::collect::session::{connect, Session, TargetConfig};
+use super::{SimConfig, SimError, SimRequest, Simulator, ValidatedDdl};
+use crate::pg::{connect, Session, TargetConfig};
 use optidb_core::model::Simulation;
 use tokio::sync::Mutex;
 
@@ -20,12 +20,19 @@ pub struct SimService {
     sessions: Vec<Mutex<Option<Session>>>,
     /// Whether the target is marked as a sandbox (`--sandbox`): real mode needs it.
     pub is_sandbox: bool,
+    /// Whether EXPLAIN ANALYZE of real-value samples is allowed on the target.
+    pub analyze_samples: bool,
 }
 
 impl SimService {
     /// Sessions are opened with `cfg.step_timeout` as their statement_timeout: every step of
     /// a simulation runs under it.
-    pub fn new(mut target: TargetConfig, cfg: SimConfig, is_sandbox: bool) -> Self {
+    pub fn new(
+        mut target: TargetConfig,
+        cfg: SimConfig,
+        is_sandbox: bool,
+        analyze_samples: bool,
+    ) -> Self {
         let n = cfg.max_concurrent.max(1);
         target.statement_timeout = cfg.step_timeout;
         SimService {
@@ -33,6 +40,7 @@ impl SimService {
             target,
             sessions: (0..n).map(|_| Mutex::new(None)).collect(),
             is_sandbox,
+            analyze_samples,
         }
     }
 
@@ -42,13 +50,13 @@ impl SimService {
         let ddl = sim.precheck(req)?;
         sim.take_token(req.target)?;
         let _permit = sim.slot().await?;
-        let mut in_use = self.checkout().await?;
-        let session = in_use.slot.as_ref().expect("checked out connected");
-        let result = sim
-            .run(&session.client, session.server_version_num, req, ddl)
-            .await;
-        in_use.finish(matches!(result, Err(SimError::Db(_))));
-        result
+        let in_use = self.checkout().await?;
+        let result = tokio::time::timeout(
+            sim.config().deadline,
+            sim.run(in_use.session(), req, ddl),
+        )
+        .await;
+        self.settle(in_use, result)
     }
 
     /// Simulates `ddls` together on every query of a workload (one rate-limit token, one slot).
@@ -56,18 +64,38 @@ impl SimService {
         &self,
         target: &str,
         queries: &[super::WorkloadQuery<'_>],
-        ddls: &[String],
+        ddls: &[ValidatedDdl],
     ) -> Result<super::WorkloadSaving, SimError> {
         let sim = &self.simulator;
         sim.take_token(target)?;
         let _permit = sim.slot().await?;
-        let mut in_use = self.checkout().await?;
-        let session = in_use.slot.as_ref().expect("checked out connected");
-        let result =
-            super::simulate_workload(&session.client, session.server_version_num, queries, ddls)
-                .await;
-        in_use.finish(matches!(result, Err(SimError::Db(_))));
-        result
+        let in_use = self.checkout().await?;
+        let result = tokio::time::timeout(
+            sim.config().deadline,
+            super::simulate_workload(in_use.session(), queries, ddls),
+        )
+        .await;
+        self.settle(in_use, result)
+    }
+
+    /// The end of a simulation: a result keeps the connection (unless the database failed);
+    /// a simulation past its deadline drops `in_use` unfinished, which cancels the backend and
+    /// closes the connection.
+    fn settle<T>(
+        &self,
+        mut in_use: InUse<'_>,
+        result: Result<Result<T, SimError>, tokio::time::error::Elapsed>,
+    ) -> Result<T, SimError> {
+        match result {
+            Ok(result) => {
+                in_use.finish(matches!(result, Err(SimError::Db(_))));
+                result
+            }
+            Err(_) => Err(SimError::Timeout(format!(
+                "the simulation took longer than {} s and was cancelled",
+                self.simulator.config().deadline.as_secs()
+            ))),
+        }
     }
 
     /// A free slot's connection, (re)connected. Call only while holding a slot permit: there
@@ -84,13 +112,14 @@ impl SimService {
             Some(g) => g,
             None => self.sessions[0].lock().await,
         };
-        if guard.as_ref().is_some_and(|s| s.client.is_closed()) {
+        if guard.as_ref().is_some_and(|s| !s.is_usable()) {
             *guard = None;
         }
         if guard.is_none() {
-            let s = connect(&self.target)
-                .await
-                .map_err(|e| SimError::Db(e.to_string()))?;
+            let s = connect(&self.target).await.map_err(|e| match e {
+                e @ crate::pg::PgError::Refused(_) => SimError::Refused(e.to_string()),
+                e => SimError::Db(e.to_string()),
+            })?;
             *guard = Some(s);
         }
         Ok(InUse {
@@ -108,10 +137,15 @@ struct InUse<'a> {
 }
 
 impl InUse<'_> {
-    /// The simulation ended (not cancelled); a database failure or a closed connection means
-    /// reconnecting next time.
+    /// The connected session (checked out connected).
+    fn session(&self) -> &Session {
+        self.slot.as_ref().expect("checked out connected")
+    }
+
+    /// The simulation ended (not cancelled); a database failure or a session that cannot be
+    /// used again means reconnecting next time.
     fn finish(&mut self, db_failed: bool) {
-        if db_failed || self.slot.as_ref().is_some_and(|s| s.client.is_closed()) {
+        if db_failed || self.slot.as_ref().is_some_and(|s| !s.is_usable()) {
             *self.slot = None;
         }
         self.done = true;

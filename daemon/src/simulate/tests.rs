@@ -3,9 +3,10 @@
 //! rails, real mode, and the generator of the label fixtures.
 
 use super::*;
-use crate::collect::session::{connect, TargetConfig};
+use crate::pg::{connect, TargetConfig};
 use crate::sandbox::{Sandbox, SandboxOptions};
 use std::sync::OnceLock;
+use tokio_postgres::Client;
 
 const GENERIC: &str = "SELECT * FROM big WHERE cust = $1";
 const INDEX: &str = "CREATE INDEX ON big (cust)";
@@ -44,31 +45,30 @@ fn sandbox() -> &'static Sandbox {
 }
 
 async fn session() -> Session {
-    let mut t = TargetConfig::new(sandbox().url());
-    t.statement_timeout = Duration::from_secs(10);
+    session_with_timeout(Duration::from_secs(10)).await
+}
+
+async fn session_with_timeout(statement_timeout: Duration) -> Session {
+    let mut t = TargetConfig::sandbox(sandbox().url());
+    t.statement_timeout = statement_timeout;
     connect(&t).await.expect("connect")
 }
 
-use crate::collect::session::Session;
-
 async fn hypo_count(c: &Client) -> i64 {
-    c.query_one("SELECT count(*) FROM hypopg_list_indexes", &[])
+    c.query_one("SELECT count(*) FROM public.hypopg_list_indexes", &[])
         .await
         .unwrap()
         .get(0)
 }
 
-fn ddls(d: &[&str]) -> Vec<String> {
-    d.iter().map(|s| s.to_string()).collect()
+fn ddls(d: &[&str]) -> Vec<ValidatedDdl> {
+    d.iter().map(|s| ddl::validate(s).unwrap()).collect()
 }
 
 #[tokio::test]
 async fn generic_whatif_finds_the_index_and_cleans_up() {
     let s = session().await;
-    let w = whatif(
-        &s.client,
-        s.server_version_num,
-        Stmt::Generic(GENERIC),
+    let w = whatif(&s, Stmt::Generic(GENERIC),
         &ddls(&[INDEX]),
     )
     .await
@@ -90,10 +90,7 @@ async fn generic_whatif_finds_the_index_and_cleans_up() {
     );
     assert_eq!(hypo_count(&s.client).await, 0);
     // Works again on the same connection (the prepared statement and hypo state are gone).
-    let again = whatif(
-        &s.client,
-        s.server_version_num,
-        Stmt::Generic(GENERIC),
+    let again = whatif(&s, Stmt::Generic(GENERIC),
         &ddls(&[INDEX]),
     )
     .await
@@ -105,10 +102,7 @@ async fn generic_whatif_finds_the_index_and_cleans_up() {
 #[tokio::test]
 async fn sample_whatif_and_hypopg_ddl_normalization() {
     let s = session().await;
-    let w = whatif(
-        &s.client,
-        s.server_version_num,
-        Stmt::Sample("SELECT * FROM big WHERE cust = 42"),
+    let w = whatif(&s, Stmt::Sample("SELECT * FROM big WHERE cust = 42"),
         &ddls(&["CREATE INDEX CONCURRENTLY IF NOT EXISTS big_cust ON public.big (cust);"]),
     )
     .await
@@ -121,10 +115,7 @@ async fn sample_whatif_and_hypopg_ddl_normalization() {
 #[tokio::test]
 async fn an_unused_index_is_no_improvement() {
     let s = session().await;
-    let w = whatif(
-        &s.client,
-        s.server_version_num,
-        Stmt::Generic(GENERIC),
+    let w = whatif(&s, Stmt::Generic(GENERIC),
         &ddls(&["CREATE INDEX ON big (note)"]),
     )
     .await
@@ -137,20 +128,16 @@ async fn an_unused_index_is_no_improvement() {
 #[tokio::test]
 async fn bad_input_is_refused_before_touching_the_database() {
     let s = session().await;
-    let v = s.server_version_num;
     for bad in [
         "DROP TABLE big",
         "CREATE INDEX ON big (cust); DROP TABLE big",
     ] {
-        let e = whatif(&s.client, v, Stmt::Generic(GENERIC), &ddls(&[bad]))
-            .await
-            .unwrap_err();
+        let e = ddl::validate(bad).unwrap_err();
         assert!(matches!(e, SimError::BadDdl(_)), "{e:?}");
     }
-    let e = whatif(
-        &s.client,
-        v,
-        Stmt::Generic("SELECT 1; DROP TABLE big"),
+    let e = whatif(&s, Stmt::Generic(GENERIC), &[]).await.unwrap_err();
+    assert!(matches!(e, SimError::BadDdl(_)), "{e:?}");
+    let e = whatif(&s, Stmt::Generic("SELECT 1; DROP TABLE big"),
         &ddls(&[INDEX]),
     )
     .await
@@ -162,12 +149,8 @@ async fn bad_input_is_refused_before_touching_the_database() {
 #[tokio::test]
 async fn planner_errors_leave_no_hypothetical_state() {
     let s = session().await;
-    let v = s.server_version_num;
     // Fails in the "after" step, with the hypothetical index in place.
-    let e = whatif(
-        &s.client,
-        v,
-        Stmt::Generic("SELECT * FROM big WHERE id = trap_error() AND cust = $1"),
+    let e = whatif(&s, Stmt::Generic("SELECT * FROM big WHERE id = trap_error() AND cust = $1"),
         &ddls(&[INDEX]),
     )
     .await
@@ -178,10 +161,7 @@ async fn planner_errors_leave_no_hypothetical_state() {
     );
     assert_eq!(hypo_count(&s.client).await, 0);
     // Fails at the hypothetical index (no such column), after a first index was created.
-    let e = whatif(
-        &s.client,
-        v,
-        Stmt::Generic(GENERIC),
+    let e = whatif(&s, Stmt::Generic(GENERIC),
         &ddls(&[INDEX, "CREATE INDEX ON big (nope)"]),
     )
     .await
@@ -190,10 +170,7 @@ async fn planner_errors_leave_no_hypothetical_state() {
     assert!(!e.hint().is_empty());
     assert_eq!(hypo_count(&s.client).await, 0);
     // Fails in the baseline.
-    let e = whatif(
-        &s.client,
-        v,
-        Stmt::Generic("SELECT * FROM nowhere WHERE a = $1"),
+    let e = whatif(&s, Stmt::Generic("SELECT * FROM nowhere WHERE a = $1"),
         &ddls(&[INDEX]),
     )
     .await
@@ -204,14 +181,9 @@ async fn planner_errors_leave_no_hypothetical_state() {
 
 #[tokio::test]
 async fn timeouts_leave_no_hypothetical_state() {
-    let s = session().await;
-    s.client
-        .batch_execute("SET statement_timeout = 300")
-        .await
-        .unwrap();
+    let s = session_with_timeout(Duration::from_millis(300)).await;
     let e = whatif(
-        &s.client,
-        s.server_version_num,
+        &s,
         Stmt::Generic("SELECT * FROM big WHERE id = trap_sleep(3) AND cust = $1"),
         &ddls(&[INDEX]),
     )
@@ -219,62 +191,60 @@ async fn timeouts_leave_no_hypothetical_state() {
     .unwrap_err();
     assert!(matches!(e, SimError::Timeout(_)), "{e:?}");
     assert_eq!(hypo_count(&s.client).await, 0);
+    assert!(s.is_usable(), "a statement timeout inside a unit is cleaned up");
 }
 
 #[tokio::test]
-async fn after_a_cancelled_whatif_the_next_one_starts_clean() {
+async fn after_a_dropped_whatif_the_session_is_clean() {
     let s = session().await;
-    let v = s.server_version_num;
     let slow = "SELECT * FROM big WHERE id = trap_sleep(1) AND cust = $1";
     let r = tokio::time::timeout(
         Duration::from_millis(300),
-        whatif(&s.client, v, Stmt::Generic(slow), &ddls(&[INDEX])),
+        whatif(&s, Stmt::Generic(slow), &ddls(&[INDEX])),
     )
     .await;
-    assert!(r.is_err(), "the what-if should have been cancelled");
-    // The server still runs the rest of the dropped call's batch, its final reset included.
+    assert!(r.is_err(), "the what-if should have been dropped");
+    // The whole unit, clean-up included, was sent at once: the server finishes it.
     assert_eq!(hypo_count(&s.client).await, 0);
     assert_eq!(prepared_count(&s.client).await, 0);
+    let w = whatif(&s, Stmt::Generic(GENERIC), &ddls(&[INDEX]))
+        .await
+        .unwrap();
+    assert_eq!(w.used, vec![true]);
+    assert!(s.is_usable());
+}
 
-    // What a cancelled call leaves when its batch then failed on the server: a hypothetical
-    // index and the generic plan's prepared statement. The next what-if starts clean.
-    leave_leftovers(&s.client).await;
+#[tokio::test]
+async fn state_left_by_someone_else_makes_the_session_unusable() {
+    let s = session().await;
+    // A hypothetical index and a prepared statement that no unit of ours made.
+    s.client
+        .batch_execute(
+            "SELECT public.hypopg_create_index('CREATE INDEX ON public.big (cust)'); \
+             PREPARE optidb_plan AS SELECT 1",
+        )
+        .await
+        .unwrap();
     let w = whatif(
-        &s.client,
-        v,
+        &s,
         Stmt::Generic(GENERIC),
         &ddls(&["CREATE INDEX ON big (cust, id)"]),
     )
     .await
     .unwrap();
-    assert_eq!(w.used, vec![true], "the leftover index must not be used");
+    assert_eq!(w.used, vec![true], "the stray index was reset before planning");
     assert_eq!(hypo_count(&s.client).await, 0);
-    assert_eq!(prepared_count(&s.client).await, 0);
-    // reset() removes both as well.
-    leave_leftovers(&s.client).await;
-    whatif::reset(&s.client).await.unwrap();
-    assert_eq!(hypo_count(&s.client).await, 0);
-    assert_eq!(prepared_count(&s.client).await, 0);
-}
-
-/// What a cancelled what-if whose batch then failed on the server leaves behind.
-async fn leave_leftovers(c: &Client) {
-    c.batch_execute(
-        "SELECT hypopg_create_index('CREATE INDEX ON big (cust)'); \
-         PREPARE optidb_plan AS SELECT 1",
-    )
-    .await
-    .unwrap();
+    assert!(
+        !s.is_usable(),
+        "a session with a prepared statement nobody accounts for must be replaced"
+    );
 }
 
 async fn prepared_count(c: &Client) -> i64 {
-    c.query_one(
-        "SELECT count(*) FROM pg_prepared_statements WHERE name = 'optidb_plan'",
-        &[],
-    )
-    .await
-    .unwrap()
-    .get(0)
+    c.query_one("SELECT count(*) FROM pg_prepared_statements WHERE from_sql", &[])
+        .await
+        .unwrap()
+        .get(0)
 }
 
 fn query(norm: &str, raw: &str) -> Query {
@@ -305,6 +275,7 @@ fn req<'a>(
         ddl,
         mode,
         target_is_sandbox: sandbox,
+        analyze_samples: sandbox,
         tables: t,
     }
 }
@@ -316,10 +287,7 @@ async fn a_hypopg_simulation_estimates_after_ms_from_costs() {
     let t = TableSizes::default();
     let q = query(GENERIC, "");
     let out = sim
-        .simulate(
-            &s.client,
-            s.server_version_num,
-            &req(&q, INDEX, Mode::Hypopg, false, &t),
+        .simulate(&s, &req(&q, INDEX, Mode::Hypopg, false, &t),
         )
         .await
         .unwrap();
@@ -332,10 +300,10 @@ async fn a_hypopg_simulation_estimates_after_ms_from_costs() {
     assert!(!out.plan_changes.iter().any(|l| l == NO_CHANGE));
     // No measured mean: the real-value sample's EXPLAIN ANALYZE is the before_ms.
     let q2 = query(GENERIC, "SELECT * FROM big WHERE cust = 7");
-    let mut r = req(&q2, INDEX, Mode::Hypopg, false, &t);
+    let mut r = req(&q2, INDEX, Mode::Hypopg, true, &t);
     r.mean_ms = None;
     let out = sim
-        .simulate(&s.client, s.server_version_num, &r)
+        .simulate(&s, &r)
         .await
         .unwrap();
     assert!(
@@ -344,10 +312,7 @@ async fn a_hypopg_simulation_estimates_after_ms_from_costs() {
     );
     // An index the plan does not use: floored to no change.
     let out = sim
-        .simulate(
-            &s.client,
-            s.server_version_num,
-            &req(&q, "CREATE INDEX ON big (note)", Mode::Hypopg, false, &t),
+        .simulate(&s, &req(&q, "CREATE INDEX ON big (note)", Mode::Hypopg, false, &t),
         )
         .await
         .unwrap();
@@ -369,10 +334,7 @@ async fn real_mode_only_on_sandboxes_and_always_rolled_back() {
     assert!(e.to_string().contains("sandbox"));
     let s = session().await;
     let out = sim
-        .simulate(
-            &s.client,
-            s.server_version_num,
-            &req(
+        .simulate(&s, &req(
                 &q,
                 "CREATE INDEX CONCURRENTLY real_cust ON big (cust)",
                 Mode::Real,
@@ -444,8 +406,7 @@ async fn a_workload_simulation_weights_savings_by_calls() {
         },
     ];
     let w = simulate_workload(
-        &s.client,
-        s.server_version_num,
+        &s,
         &wq,
         &ddls(&[INDEX, "CREATE INDEX ON big (note)"]),
     )
@@ -491,10 +452,7 @@ async fn write_label_fixtures() {
             INDEX,
         ),
     ] {
-        let w = whatif(
-            &s.client,
-            s.server_version_num,
-            Stmt::Generic(sql),
+        let w = whatif(&s, Stmt::Generic(sql),
             &ddls(&[ddl]),
         )
         .await
@@ -511,7 +469,7 @@ async fn write_label_fixtures() {
 
 #[tokio::test]
 async fn a_cancelled_service_simulation_closes_its_connection() {
-    let mut target = TargetConfig::new(sandbox().url());
+    let mut target = TargetConfig::sandbox(sandbox().url());
     target.statement_timeout = Duration::from_secs(10);
     let svc = pool::SimService::new(
         target,
@@ -519,6 +477,7 @@ async fn a_cancelled_service_simulation_closes_its_connection() {
             max_concurrent: 1,
             ..SimConfig::default()
         },
+        false,
         false,
     );
     let t = TableSizes::default();
@@ -568,10 +527,7 @@ async fn simulations_are_stored_per_query() {
     let t = TableSizes::default();
     let q = query(GENERIC, "");
     let out = sim
-        .simulate(
-            &s.client,
-            s.server_version_num,
-            &req(&q, INDEX, Mode::Hypopg, false, &t),
+        .simulate(&s, &req(&q, INDEX, Mode::Hypopg, false, &t),
         )
         .await
         .unwrap();
@@ -591,72 +547,65 @@ async fn simulations_are_stored_per_query() {
         .is_empty());
 }
 
-// ---- the batch runner and plan steps the what-if is built on (collect::batch, collect::plans)
+// ---- what the what-if is built on: pipelines, units and plans (crate::pg)
 
 #[tokio::test]
-async fn a_batch_answers_per_statement_and_says_which_one_failed() {
-    use crate::collect::batch;
+async fn a_pipeline_answers_per_statement_and_a_failure_does_not_stop_the_rest() {
+    use crate::pg::pipeline::{self, Param, Step};
     let s = session().await;
-    let stmts = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let rows = batch::run(
-        &s.client,
-        &stmts(&[
-            "SET statement_timeout = 5000",
-            "SELECT 1, NULL",
-            "SELECT 2 -- c",
-        ]),
-    )
-    .await
-    .unwrap();
-    assert_eq!(rows.len(), 3);
-    assert!(rows[0].is_empty());
-    assert_eq!(rows[1], vec![vec![Some("1".to_string()), None]]);
-    assert_eq!(rows[2], vec![vec![Some("2".to_string())]]);
-
-    let f = batch::run(
-        &s.client,
-        &stmts(&["SELECT 1", "SELECT 2", "SELECT nope FROM big", "SELECT 4"]),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(f.at, 2, "{:?}", f.error);
-    // The connection is usable afterwards and not left in a transaction.
-    let rows = batch::run(&s.client, &stmts(&["SELECT 5"])).await.unwrap();
-    assert_eq!(rows[0], vec![vec![Some("5".to_string())]]);
-}
-
-#[tokio::test]
-async fn a_timeout_set_inside_a_batch_applies_to_the_statements_after_it() {
-    use crate::collect::batch;
-    let s = session().await;
-    let f = batch::run(
+    let answers = pipeline::run(
         &s.client,
         &[
-            "BEGIN READ ONLY".to_string(),
-            "SET LOCAL statement_timeout = 100".to_string(),
-            "SELECT pg_sleep(3)".to_string(),
-            "ROLLBACK".to_string(),
+            Step::new("SELECT 1::int4, NULL::text"),
+            Step::new("SELECT nope FROM big"),
+            Step::new("SELECT $1::text || 'b'").param(Param::Text("a".into())),
         ],
     )
-    .await
-    .unwrap_err();
-    assert_eq!(f.at, 2);
-    assert!(matches!(SimError::from_pg(f.error), SimError::Timeout(_)));
-    s.client.batch_execute("ROLLBACK").await.unwrap();
+    .await;
+    assert_eq!(answers.len(), 3);
+    assert_eq!(answers[0].as_ref().unwrap()[0].get::<_, i32>(0), 1);
+    assert!(answers[1].is_err());
+    assert_eq!(answers[2].as_ref().unwrap()[0].get::<_, String>(0), "ab");
+    // One Parse per statement: PostgreSQL refuses a text with two commands.
+    let answers = pipeline::run(&s.client, &[Step::new("SELECT 1; SELECT 2")]).await;
+    let e = answers[0].as_ref().unwrap_err();
+    let msg = e.as_db_error().map(|d| d.message().to_string()).unwrap_or_default();
+    assert!(msg.contains("multiple commands"), "{e:?}");
 }
 
 #[tokio::test]
-async fn generic_plans_count_parameters_and_survive_a_stale_prepared_statement() {
-    use crate::collect::plans;
+async fn a_unit_stops_at_the_first_error_and_rolls_back() {
+    use crate::pg::pipeline::Step;
+    use crate::pg::unit::{Access, Unit, UnitError};
     let s = session().await;
-    let v = s.server_version_num;
-    s.client
-        .batch_execute("PREPARE optidb_plan AS SELECT 1")
+    let mut u = Unit::new(Access::ReadOnly);
+    u.set_statement_timeout(Duration::from_millis(100));
+    u.push(Step::new("SELECT 1"));
+    u.push(Step::new("SELECT pg_sleep(3)"));
+    u.push(Step::new("SELECT 3"));
+    match u.run(&s).await {
+        Err(UnitError::Step { at, error }) => {
+            assert_eq!(at, 1);
+            assert!(matches!(SimError::from_pg(error), SimError::Timeout(_)));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(s.is_usable());
+    let in_tx: String = s
+        .client
+        .query_one("SELECT current_setting('transaction_read_only')", &[])
         .await
-        .unwrap();
-    let plan = plans::generic_plan(
-        &s.client,
-        v,
+        .unwrap()
+        .get(0);
+    assert_eq!(in_tx, "on");
+}
+
+#[tokio::test]
+async fn generic_plans_count_parameters_and_leave_nothing_behind() {
+    use crate::pg::explain;
+    let s = session().await;
+    let plan = explain::generic_plan(
+        &s,
         "SELECT * FROM big WHERE cust = $1 AND note <> '$9' AND id > $2 -- $7",
     )
     .await
@@ -664,25 +613,21 @@ async fn generic_plans_count_parameters_and_survive_a_stale_prepared_statement()
     assert!(whatif::root_cost(&plan).is_some(), "{plan}");
     assert_eq!(prepared_count(&s.client).await, 0);
     // A planner error leaves nothing behind either, and says why.
-    let e = plans::generic_plan(&s.client, v, "SELECT * FROM big WHERE nope = $1")
+    let e = explain::generic_plan(&s, "SELECT * FROM big WHERE nope = $1")
         .await
         .unwrap_err();
     assert!(e.to_string().contains("nope"), "{e}");
     assert_eq!(prepared_count(&s.client).await, 0);
+    assert!(s.is_usable());
     // Two statements are refused before anything is sent.
-    let e = plans::generic_plan(&s.client, v, "SELECT 1; SELECT 2")
+    let e = explain::generic_plan(&s, "SELECT 1; SELECT 2")
         .await
         .unwrap_err();
     assert!(e.to_string().contains("exactly one"), "{e}");
-    // EXPLAIN ANALYZE of a sample that fails is rolled back: no transaction stays open.
-    let e = plans::analyzed_plan(&s.client, "SELECT 1 / 0", Duration::from_secs(5))
+    // EXPLAIN ANALYZE of a sample that fails is rolled back on its own connection.
+    let e = explain::analyzed_plan(&s.target, "SELECT 1 / 0", Duration::from_secs(5))
         .await
         .unwrap_err();
     assert!(e.to_string().contains("division by zero"), "{e}");
-    // (In a transaction left open after the error, this would fail: "current transaction is
-    // aborted".)
-    s.client
-        .batch_execute("SELECT 1")
-        .await
-        .expect("the failed EXPLAIN ANALYZE was rolled back");
 }
+

@@ -31,6 +31,7 @@ pub(super) fn plan_kind(k: PlanKind) -> &'static str {
     match k {
         PlanKind::Generic => "1",
         PlanKind::Analyzed => "2",
+        PlanKind::Custom => "3",
     }
 }
 

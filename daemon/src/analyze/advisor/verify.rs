@@ -6,12 +6,12 @@
 //! calls × mean time × improvement. Without hypopg the candidates stay, unverified, with a lower
 //! confidence and a sentence saying so.
 
-use crate::simulate::{whatif, SimError, Stmt, WhatIf};
+use crate::pg::Session;
+use crate::simulate::{ddl, whatif, SimError, Stmt, ValidatedDdl, WhatIf};
 use optidb_core::model::{
     DroppedCandidate, Evidence, Metric, Query, RecType, Recommendation, Verification,
 };
 use std::collections::HashMap;
-use tokio_postgres::Client;
 
 /// A candidate that cuts the estimated cost by less than this (over its queries, weighted by
 /// their time) is dropped.
@@ -27,11 +27,10 @@ fn is_index(r: &Recommendation) -> bool {
     matches!(r.rec_type, RecType::MissingIndex | RecType::CompositeIndex)
 }
 
-/// Verifies the index recommendations of `recs` on `client` (see the module documentation).
+/// Verifies the index recommendations of `recs` on `session` (see the module documentation).
 /// Non-index recommendations pass through unchanged. The result is sorted by score.
 pub async fn verify(
-    client: &Client,
-    server_version_num: u32,
+    session: &Session,
     recs: Vec<Recommendation>,
     queries: &[Query],
     metrics: &[Metric],
@@ -67,6 +66,14 @@ pub async fn verify(
             out.push(r);
             continue;
         }
+        let index = match ddl::validate(&r.ddl) {
+            Ok(d) => d,
+            Err(e) => {
+                unverified(&mut r, &format!("its DDL is not one CREATE INDEX ({e})"));
+                out.push(r);
+                continue;
+            }
+        };
         // (query id, what-if, weight) per checked query.
         let mut checked: Vec<(String, WhatIf, f64)> = Vec::new();
         let mut errors: Vec<String> = Vec::new();
@@ -78,22 +85,25 @@ pub async fn verify(
                 errors.push("what-if budget of this scan used up".into());
                 break;
             }
+            if !session.is_usable() {
+                errors.push("the connection was lost or could not be cleaned up".into());
+                break;
+            }
             let key = (qid.clone(), r.ddl.clone());
             let res = match cache.get(&key) {
                 Some(res) => res.clone(),
                 None => {
                     calls += 1;
-                    let mut res = run(client, server_version_num, q, &r.ddl).await;
+                    let mut res = run(session, q, &index).await;
                     if let Err(SimError::NoHypopg) = res {
                         // Handled below.
                     } else if res.is_err() && q.raw_has_values {
                         // A sample the planner rejects: fall back to the generic statement.
                         calls += 1;
                         res = whatif(
-                            client,
-                            server_version_num,
+                            session,
                             Stmt::Generic(&q.norm_sql),
-                            std::slice::from_ref(&r.ddl),
+                            std::slice::from_ref(&index),
                         )
                         .await;
                     }
@@ -217,7 +227,7 @@ pub async fn verify(
                 "query {top_q}: cost {:.1} → {:.1} with the hypothetical index (used: yes)",
                 top.before_cost, top.after_cost
             ),
-            captured_at: Some(crate::collect::now_ms()),
+            captured_at: Some(crate::clock::now_ms()),
         });
         // Re-score: calls × mean time × improvement, keeping the write-cost factor.
         let benefit: f64 = checked
@@ -257,13 +267,13 @@ fn write_factor(r: &Recommendation, weight: &HashMap<&str, (i64, f64)>) -> f64 {
     }
 }
 
-async fn run(client: &Client, version: u32, q: &Query, ddl: &str) -> Result<WhatIf, SimError> {
+async fn run(session: &Session, q: &Query, ddl: &ValidatedDdl) -> Result<WhatIf, SimError> {
     let stmt = if q.raw_has_values {
         Stmt::Sample(&q.raw_sql)
     } else {
         Stmt::Generic(&q.norm_sql)
     };
-    whatif(client, version, stmt, &[ddl.to_string()]).await
+    whatif(session, stmt, std::slice::from_ref(ddl)).await
 }
 
 fn unverified(r: &mut Recommendation, why: &str) {

@@ -97,9 +97,13 @@ impl<'a> Workload<'a> {
         }
         let mut plans: HashMap<(&str, bool), &Plan> = HashMap::new();
         for p in input.plans {
-            let e = plans
-                .entry((p.query_id.as_str(), p.kind == PlanKind::Analyzed))
-                .or_insert(p);
+            // Custom plans (real values, estimates only) add nothing the rules read today.
+            let analyzed = match p.kind {
+                PlanKind::Generic => false,
+                PlanKind::Analyzed => true,
+                PlanKind::Custom => continue,
+            };
+            let e = plans.entry((p.query_id.as_str(), analyzed)).or_insert(p);
             if p.captured_at > e.captured_at {
                 *e = p;
             }

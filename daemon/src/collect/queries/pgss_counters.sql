@@ -10,6 +10,6 @@ SELECT /* optidb */
        s.rows                    AS rows,
        s.shared_blks_hit         AS shared_blks_hit,
        s.shared_blks_read        AS shared_blks_read
-  FROM pg_stat_statements(false) s
+  FROM @extschema@.pg_stat_statements(false) s
  WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
    AND s.toplevel
