@@ -73,7 +73,12 @@ pub struct DaemonArgs {
     pub analyze_samples: bool,
     /// The search path the application's statements are planned with (comma-separated;
     /// pg_catalog always comes first).
-    #[arg(long, env = "OPTIDB_SEARCH_PATH", value_delimiter = ',', default_value = "$user,public")]
+    #[arg(
+        long,
+        env = "OPTIDB_SEARCH_PATH",
+        value_delimiter = ',',
+        default_value = "$user,public"
+    )]
     pub search_path: Vec<String>,
     /// Functions OptiDB may let the planner run besides superuser-owned ones (schema.name or
     /// schema.*, comma-separated). Statements reaching any other function are not planned.

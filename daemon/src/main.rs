@@ -56,7 +56,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn block_on_code<F: std::future::Future<Output = anyhow::Result<u8>>>(fut: F) -> anyhow::Result<u8> {
+fn block_on_code<F: std::future::Future<Output = anyhow::Result<u8>>>(
+    fut: F,
+) -> anyhow::Result<u8> {
     tokio::runtime::Runtime::new()?.block_on(fut)
 }
 

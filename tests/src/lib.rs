@@ -22,6 +22,13 @@ pub fn bin_path(name: &str) -> PathBuf {
     p
 }
 
+/// The URL OptiDB should use on `sb`: its least-privileged login role (`optidb setup-sql` run
+/// in the sandbox database), as a careful user connects it to production.
+pub fn optidb_url(sb: &optidb::sandbox::Sandbox) -> String {
+    sb.optidb_url()
+        .expect("creating OptiDB's roles in the sandbox")
+}
+
 /// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

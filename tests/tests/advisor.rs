@@ -202,7 +202,8 @@ where
     let url2 = url.to_string();
     let path = store.path().to_path_buf();
     let d = tokio::task::spawn_blocking(move || {
-        Daemon::start(&url2, &path, &["--sample-interval-ms", "20"])
+        // The demo's way: a throwaway sandbox, so samples are EXPLAIN ANALYZEd.
+        Daemon::start(&url2, &path, &["--sample-interval-ms", "20", "--sandbox"])
     })
     .await?;
     workload().await?;

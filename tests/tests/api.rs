@@ -20,7 +20,11 @@ fn assert_error_shape(a: &optidb_e2e::Answer, status: u16) {
 fn every_endpoint_answers_and_bad_requests_get_clear_errors() {
     let sb = optidb_e2e::tickets_sandbox(10);
     let store = tempfile::tempdir().unwrap();
-    let d = Daemon::start(&sb.url(), store.path(), &["--sample-interval-ms", "0"]);
+    let d = Daemon::start(
+        &optidb_e2e::optidb_url(&sb),
+        store.path(),
+        &["--sample-interval-ms", "0"],
+    );
     assert_eq!(optidb_e2e::post_empty(&d.url("/scan")).unwrap().status, 200);
     let slow =
         optidb_core::sql::fingerprint_only("SELECT * FROM tickets WHERE buyer_id = 1").unwrap();
@@ -126,7 +130,7 @@ fn cli_parity_token_metrics_and_chat() {
     let sb = optidb_e2e::tickets_sandbox(10);
     let store = tempfile::tempdir().unwrap();
     let d = Daemon::start_with_env(
-        &sb.url(),
+        &optidb_e2e::optidb_url(&sb),
         store.path(),
         &["--sample-interval-ms", "0"],
         &[("OPTIDB_TOKEN", "s3cret-token")],
@@ -245,7 +249,11 @@ fn ureq_get_with_token(url: &str, token: &str) -> String {
 fn without_a_token_only_loopback_host_names_are_served() {
     let sb = Sandbox::start(SandboxOptions::default()).unwrap();
     let store = tempfile::tempdir().unwrap();
-    let d = Daemon::start(&sb.url(), store.path(), &["--sample-interval-ms", "0"]);
+    let d = Daemon::start(
+        &optidb_e2e::optidb_url(&sb),
+        store.path(),
+        &["--sample-interval-ms", "0"],
+    );
     // A DNS-rebinding page reaches 127.0.0.1 with its own name in Host (raw HTTP: clients
     // set Host from the URL).
     let raw = |host: &str| -> String {

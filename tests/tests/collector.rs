@@ -59,7 +59,11 @@ fn latest_interval_calls(d: &Daemon) -> (i64, bool) {
 fn a_scan_stores_statements_schema_and_plans() {
     let sb = sandbox();
     let store = tempfile::tempdir().unwrap();
-    let d = Daemon::start(&sb.url(), store.path(), &["--sample-interval-ms", "10"]);
+    let d = Daemon::start(
+        &optidb_e2e::optidb_url(&sb),
+        store.path(),
+        &["--sample-interval-ms", "10"],
+    );
     // Run the workload while the sampler watches, until it caught a real-value sample.
     let t0 = Instant::now();
     loop {
@@ -116,12 +120,13 @@ fn a_scan_stores_statements_schema_and_plans() {
         "{generic}"
     );
     if body["query"]["raw_has_values"] == true {
-        let analyzed = plans
+        // Not a sandbox: the sample is planned (a custom plan), never executed.
+        let custom = plans
             .iter()
-            .find(|p| p["kind"] == "analyzed")
-            .expect("an analyzed plan for the sample");
-        assert!(analyzed["facts"]["act_rows"].as_f64().is_some());
-        assert_eq!(analyzed["facts"]["buffers_present"], true);
+            .find(|p| p["kind"] == "custom")
+            .expect("a custom plan for the sample");
+        assert!(custom["facts"]["act_rows"].as_f64().is_none(), "{custom}");
+        assert!(!plans.iter().any(|p| p["kind"] == "analyzed"), "{body}");
     }
 
     // OptiDB's own statements and utility statements are not among the stored queries.
@@ -184,7 +189,11 @@ fn a_scan_stores_statements_schema_and_plans() {
 fn interval_figures_survive_resets_and_daemon_restarts() {
     let sb = sandbox();
     let store = tempfile::tempdir().unwrap();
-    let d = Daemon::start(&sb.url(), store.path(), &["--sample-interval-ms", "0"]);
+    let d = Daemon::start(
+        &optidb_e2e::optidb_url(&sb),
+        store.path(),
+        &["--sample-interval-ms", "0"],
+    );
     run_slow(&sb, 3);
     scan_ok(&d);
     run_slow(&sb, 7);
@@ -203,7 +212,11 @@ fn interval_figures_survive_resets_and_daemon_restarts() {
 
     // A crashed daemon restarts with the counters of its last complete scan.
     d.kill9();
-    let d = Daemon::start(&sb.url(), store.path(), &["--sample-interval-ms", "0"]);
+    let d = Daemon::start(
+        &optidb_e2e::optidb_url(&sb),
+        store.path(),
+        &["--sample-interval-ms", "0"],
+    );
     run_slow(&sb, 4);
     scan_ok(&d);
     assert_eq!(latest_interval_calls(&d), (4, false));
@@ -217,7 +230,7 @@ fn missing_pg_stat_statements_says_how_to_fix_it() {
     let d = Daemon::start(
         &sb.url_for("nopgss"),
         store.path(),
-        &["--sample-interval-ms", "0"],
+        &["--sample-interval-ms", "0", "--sandbox"],
     );
     let a = post_empty(&d.url("/scan")).unwrap();
     assert_eq!(a.status, 503, "{}", a.body);
@@ -246,7 +259,11 @@ fn missing_pg_stat_statements_says_how_to_fix_it() {
 fn a_database_that_goes_down_or_restarts_never_breaks_the_daemon() {
     let sb = sandbox();
     let store = tempfile::tempdir().unwrap();
-    let d = Daemon::start(&sb.url(), store.path(), &["--sample-interval-ms", "50"]);
+    let d = Daemon::start(
+        &optidb_e2e::optidb_url(&sb),
+        store.path(),
+        &["--sample-interval-ms", "50"],
+    );
     run_slow(&sb, 3);
     let first = scan_ok(&d);
 
@@ -323,7 +340,7 @@ fn kill_9_during_a_scan_keeps_the_previous_complete_scan() {
     let mut last_complete = None;
     for (round, delay_ms) in [30u64, 120, 400].into_iter().enumerate() {
         let d = Daemon::start(
-            &sb.url(),
+            &optidb_e2e::optidb_url(&sb),
             store.path(),
             &["--sample-interval-ms", "0", "--top-n", "2000"],
         );
@@ -388,7 +405,7 @@ fn a_database_that_stops_answering_does_not_hang_the_daemon() {
     let sb = sandbox();
     let store = tempfile::tempdir().unwrap();
     let d = Daemon::start(
-        &sb.url(),
+        &optidb_e2e::optidb_url(&sb),
         store.path(),
         &["--sample-interval-ms", "0", "--scan-timeout", "4"],
     );
@@ -431,12 +448,13 @@ fn a_database_that_stops_answering_does_not_hang_the_daemon() {
 #[test]
 fn libpq_variables_filters_and_limited_privileges() {
     let sb = sandbox();
+    optidb_e2e::optidb_url(&sb);
     run_slow(&sb, 3);
     let port = sb.port().to_string();
     let env = [
         ("PGHOST", "127.0.0.1"),
         ("PGPORT", port.as_str()),
-        ("PGUSER", "postgres"),
+        ("PGUSER", "optidb"),
         ("PGDATABASE", sb.database()),
     ];
 
@@ -452,7 +470,7 @@ fn libpq_variables_filters_and_limited_privileges() {
     // --min-calls filters everything out, but the statements are still seen.
     let store = tempfile::tempdir().unwrap();
     let d = Daemon::start(
-        &sb.url(),
+        &optidb_e2e::optidb_url(&sb),
         store.path(),
         &["--sample-interval-ms", "0", "--min-calls", "1000000"],
     );

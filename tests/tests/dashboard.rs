@@ -37,7 +37,11 @@ fn setup() -> (Sandbox, tempfile::TempDir, Daemon, String) {
         .expect("workload");
     }
     let store = tempfile::tempdir().unwrap();
-    let d = Daemon::start(&sb.url(), store.path(), &["--sample-interval-ms", "0"]);
+    let d = Daemon::start(
+        &optidb_e2e::optidb_url(&sb),
+        store.path(),
+        &["--sample-interval-ms", "0"],
+    );
     let a = post_empty(&d.url("/scan")).expect("POST /scan");
     assert_eq!(a.status, 200, "scan failed: {}\n{}", a.body, d.stderr());
     let id = optidb_core::sql::fingerprint_only(&format!("{SLOW}1")).unwrap();

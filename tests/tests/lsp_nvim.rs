@@ -9,7 +9,11 @@ use std::process::Command;
 fn neovim_sees_a_live_warning_and_a_hover_on_a_slow_query() {
     let sb = optidb_e2e::tickets_sandbox(20);
     let store = tempfile::tempdir().unwrap();
-    let d = Daemon::start(&sb.url(), store.path(), &["--sample-interval-ms", "0"]);
+    let d = Daemon::start(
+        &optidb_e2e::optidb_url(&sb),
+        store.path(),
+        &["--sample-interval-ms", "0"],
+    );
     assert_eq!(post_empty(&d.url("/scan")).unwrap().status, 200);
 
     let dir = tempfile::tempdir().unwrap();

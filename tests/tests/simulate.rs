@@ -53,7 +53,11 @@ fn simulate(d: &Daemon, body: serde_json::Value) -> optidb_e2e::Answer {
 fn a_simulation_shows_the_gain_and_the_node_change() {
     let sb = sandbox();
     let store = tempfile::tempdir().unwrap();
-    let d = Daemon::start(&sb.url(), store.path(), &["--sample-interval-ms", "0"]);
+    let d = Daemon::start(
+        &optidb_e2e::optidb_url(&sb),
+        store.path(),
+        &["--sample-interval-ms", "0"],
+    );
     scan(&d);
     let a = simulate(
         &d,
@@ -188,7 +192,7 @@ fn the_rate_limit_answers_429() {
     let sb = sandbox();
     let store = tempfile::tempdir().unwrap();
     let d = Daemon::start(
-        &sb.url(),
+        &optidb_e2e::optidb_url(&sb),
         store.path(),
         &["--sample-interval-ms", "0", "--sim-per-minute", "2"],
     );
@@ -257,7 +261,11 @@ fn three_and_thirty_parallel_simulations_all_succeed_while_pgbench_runs() {
         String::from_utf8_lossy(&init.stderr)
     );
     let store = tempfile::tempdir().unwrap();
-    let d = Daemon::start(&sb.url(), store.path(), &["--sample-interval-ms", "0"]);
+    let d = Daemon::start(
+        &optidb_e2e::optidb_url(&sb),
+        store.path(),
+        &["--sample-interval-ms", "0"],
+    );
     scan(&d);
     let url = d.url("/simulate");
     let body = json!({"query_id": slow_id(), "ddl": INDEX});
@@ -301,7 +309,11 @@ fn a_workload_simulation_sums_the_saving_over_every_affected_query() {
         .unwrap();
     }
     let store = tempfile::tempdir().unwrap();
-    let d = optidb_e2e::Daemon::start(&sb.url(), store.path(), &["--sample-interval-ms", "0"]);
+    let d = optidb_e2e::Daemon::start(
+        &optidb_e2e::optidb_url(&sb),
+        store.path(),
+        &["--sample-interval-ms", "0"],
+    );
     assert_eq!(optidb_e2e::post_empty(&d.url("/scan")).unwrap().status, 200);
 
     let a = optidb_e2e::post_json(&d.url("/simulate/workload"), &serde_json::json!({})).unwrap();
@@ -359,7 +371,11 @@ fn the_seeded_slow_patterns_show_a_large_gain_and_the_right_node_change() {
         }
     }
     let store = tempfile::tempdir().unwrap();
-    let d = Daemon::start(&url, store.path(), &["--sample-interval-ms", "0"]);
+    let d = Daemon::start(
+        &optidb_e2e::optidb_url(&sb),
+        store.path(),
+        &["--sample-interval-ms", "0"],
+    );
     scan(&d);
     for f in &fixes {
         let id = optidb_core::sql::fingerprint_only(&f.sample).unwrap();

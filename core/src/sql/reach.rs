@@ -324,7 +324,11 @@ mod tests {
         )
         .unwrap();
         for op in ["===", "@@", "~~", "=", "<", "~<~"] {
-            assert!(r.operators.contains(op), "{op} missing from {:?}", r.operators);
+            assert!(
+                r.operators.contains(op),
+                "{op} missing from {:?}",
+                r.operators
+            );
         }
         assert!(r.types.contains(&q("m.money_t")) && r.types.contains(&q("m.d")));
         assert!(r.attribute_names.contains("total") && r.attribute_names.contains("price"));

@@ -192,12 +192,7 @@ impl Collector {
         }
     }
 
-    async fn failed(
-        &mut self,
-        started_at: Millis,
-        duration_ms: f64,
-        e: ScanError,
-    ) -> ScanSummary {
+    async fn failed(&mut self, started_at: Millis, duration_ms: f64, e: ScanError) -> ScanSummary {
         if let ScanError::Pg(p) = &e {
             if p.is_connection_problem() || matches!(p, PgError::Db(_)) {
                 // A half-broken session is not worth keeping; the next scan reconnects.

@@ -75,16 +75,16 @@ pub async fn run(target: TargetConfig, samples: std::sync::Arc<Samples>, every: 
         }
         let Some(s) = session.as_ref() else { continue };
         let patience = target.statement_timeout + Duration::from_secs(1);
-        let answer = match tokio::time::timeout(patience, session::query(s, ACTIVITY_SQL, &[])).await
-        {
-            Ok(a) => a,
-            Err(_) => {
-                // A server that stopped answering cannot trip its own statement_timeout.
-                s.cancel().await;
-                session = None;
-                continue;
-            }
-        };
+        let answer =
+            match tokio::time::timeout(patience, session::query(s, ACTIVITY_SQL, &[])).await {
+                Ok(a) => a,
+                Err(_) => {
+                    // A server that stopped answering cannot trip its own statement_timeout.
+                    s.cancel().await;
+                    session = None;
+                    continue;
+                }
+            };
         match answer {
             Ok(rows) => {
                 for r in rows {

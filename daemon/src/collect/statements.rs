@@ -89,7 +89,11 @@ pub struct StatementsRead {
 /// Fails with a clear error when pg_stat_statements is not installed in this database (one
 /// that is installed but not loaded fails at the first read, with its own hint).
 pub fn check_pgss(s: &Session) -> Result<(), PgError> {
-    s.info.pgss_schema.as_ref().map(|_| ()).ok_or(PgError::NoPgss)
+    s.info
+        .pgss_schema
+        .as_ref()
+        .map(|_| ())
+        .ok_or(PgError::NoPgss)
 }
 
 /// What pg_stat_statements shows instead of the text of another user's statement when the

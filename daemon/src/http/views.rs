@@ -4,8 +4,7 @@
 
 use crate::store::{Store, StoreError, TargetId};
 use optidb_core::model::{
-    LookupEntry, LookupRec, LookupSimulation, Metric, Plan, Query, QueryId,
-    Recommendation,
+    LookupEntry, LookupRec, LookupSimulation, Metric, Plan, Query, QueryId, Recommendation,
 };
 use serde::Serialize;
 use std::collections::HashMap;

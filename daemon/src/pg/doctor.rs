@@ -234,8 +234,7 @@ async fn check(s: &Session, target: &TargetConfig) -> Result<Report, PgError> {
         Check {
             name: "statistics of every user",
             status: Status::Ok,
-            detail: "member of pg_read_all_stats (statement texts of all users are visible)"
-                .into(),
+            detail: "member of pg_read_all_stats (statement texts of all users are visible)".into(),
             fix: None,
         }
     } else {
@@ -323,9 +322,7 @@ async fn check(s: &Session, target: &TargetConfig) -> Result<Report, PgError> {
             name: "hypopg",
             status: Status::Warn,
             detail: "not installed: recommendations cannot be verified or simulated".into(),
-            fix: Some(
-                "CREATE EXTENSION hypopg;  -- package postgresql-<major>-hypopg".into(),
-            ),
+            fix: Some("CREATE EXTENSION hypopg;  -- package postgresql-<major>-hypopg".into()),
         },
     });
 
@@ -340,7 +337,9 @@ async fn check(s: &Session, target: &TargetConfig) -> Result<Report, PgError> {
         detail: if cqi.is_empty() {
             "not available before PostgreSQL 14".into()
         } else {
-            format!("{cqi} (pg_stat_activity shows query ids when on, or auto with pg_stat_statements)")
+            format!(
+                "{cqi} (pg_stat_activity shows query ids when on, or auto with pg_stat_statements)"
+            )
         },
         fix: (cqi == "off").then(|| "ALTER SYSTEM SET compute_query_id = 'auto';".into()),
     });

@@ -134,14 +134,12 @@ impl<'s> Planner<'s> {
         let s = self.session;
         let generic = form == Form::Generic;
         let nparams = sql::lex::max_param(sql);
-        if let (HelperState::Ok { schema, .. }, Form::Generic | Form::Custom) = (&s.info.helper, form)
+        if let (HelperState::Ok { schema, .. }, Form::Generic | Form::Custom) =
+            (&s.info.helper, form)
         {
             self.unit.prepares(helper::HELPER_PREPARED);
             return self.unit.push_slow(
-                Step::new(format!(
-                    "SELECT {MARKER} {schema}.explain($1, $2, $3, $4)"
-                ))
-                .params([
+                Step::new(format!("SELECT {MARKER} {schema}.explain($1, $2, $3, $4)")).params([
                     Param::Text(sql.to_string()),
                     Param::Text(s.target.app_search_path()),
                     Param::Bool(generic),
@@ -191,7 +189,12 @@ async fn plan_one(
     timeout: Option<Duration>,
 ) -> Result<serde_json::Value, PgError> {
     let reach = check_plannable(sql)?;
-    let mut p = Planner::start(session, Access::ReadOnly, &[(&reach, form == Form::Analyze)]).await?;
+    let mut p = Planner::start(
+        session,
+        Access::ReadOnly,
+        &[(&reach, form == Form::Analyze)],
+    )
+    .await?;
     if let Some(t) = timeout {
         p.unit().set_statement_timeout(t);
     }
@@ -261,7 +264,13 @@ mod tests {
     fn only_single_plannable_statements_are_planned() {
         assert!(check_plannable("SELECT * FROM t WHERE a = $1").is_ok());
         assert!(check_plannable("UPDATE t SET a = $1").is_ok());
-        for bad in ["SELECT 1; SELECT 2", "VACUUM t", "SELEC 1", "", "SELECT '\0'"] {
+        for bad in [
+            "SELECT 1; SELECT 2",
+            "VACUUM t",
+            "SELEC 1",
+            "",
+            "SELECT '\0'",
+        ] {
             assert!(
                 matches!(check_plannable(bad), Err(PgError::NotPlannable(_))),
                 "{bad:?}"

@@ -116,7 +116,9 @@ pub async fn find(client: &Client, schema: &str, _user: &str) -> HelperState {
     {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!("could not look for the plan helper (planning with OptiDB's own role): {e}");
+            tracing::warn!(
+                "could not look for the plan helper (planning with OptiDB's own role): {e}"
+            );
             return HelperState::Missing;
         }
     };
@@ -157,7 +159,9 @@ pub async fn find(client: &Client, schema: &str, _user: &str) -> HelperState {
                  NOLOGIN plan role"
             ))
         } else if !pinned_path {
-            Err(format!("{schema}.{name} does not pin search_path = pg_catalog"))
+            Err(format!(
+                "{schema}.{name} does not pin search_path = pg_catalog"
+            ))
         } else if !may_execute {
             Err(format!("OptiDB's role may not execute {schema}.{name}"))
         } else {
@@ -297,7 +301,9 @@ mod tests {
             server_major: 13,
             ..SetupNames::default()
         });
-        assert!(!old.contains("GRANT pg_read_all_data") && old.contains("GRANT SELECT ON ALL TABLES"));
+        assert!(
+            !old.contains("GRANT pg_read_all_data") && old.contains("GRANT SELECT ON ALL TABLES")
+        );
     }
 
     #[test]

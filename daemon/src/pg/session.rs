@@ -124,7 +124,10 @@ impl TargetConfig {
         [
             "default_transaction_read_only=on".to_string(),
             "standard_conforming_strings=on".to_string(),
-            format!("statement_timeout={}", self.statement_timeout.as_millis().max(1)),
+            format!(
+                "statement_timeout={}",
+                self.statement_timeout.as_millis().max(1)
+            ),
             format!("lock_timeout={}", self.lock_timeout.as_millis().max(1)),
             "idle_in_transaction_session_timeout=60000".to_string(),
             "search_path=pg_catalog".to_string(),

@@ -149,7 +149,6 @@ mod tests {
         let g = guard_sql();
         assert!(g.starts_with("SELECT /* optidb */ CAST('optidb-untrusted: '"));
         assert!(g.contains("HAVING pg_catalog.count(*) > 0"));
-        assert_eq!(UNTRUSTED_SQL.matches("$14").count() >= 1, true);
         // Every parameter is used.
         for i in 1..=PARAM_TYPES.len() {
             assert!(UNTRUSTED_SQL.contains(&format!("${i}")), "${i} unused");

@@ -207,6 +207,25 @@ impl Sandbox {
         url(self.port, &self.database)
     }
 
+    /// Creates OptiDB's least-privileged roles and plan helper in `db` (the SQL `optidb
+    /// setup-sql` prints, run as superuser; the roles are created once per cluster) and returns
+    /// the URL of the login role `optidb` for that database: how a careful user connects
+    /// OptiDB to production.
+    pub fn optidb_url_for(&self, db: &str) -> Result<String, SandboxError> {
+        let sql = crate::pg::helper::setup_sql(&crate::pg::helper::SetupNames {
+            server_major: self.version_num / 10000,
+            ..Default::default()
+        });
+        let target = self.target(db);
+        sql::block_on(|| sql::batch_execute(&target, &sql))?;
+        Ok(format!("postgres://optidb@127.0.0.1:{}/{db}", self.port))
+    }
+
+    /// [`Sandbox::optidb_url_for`] the database created at start.
+    pub fn optidb_url(&self) -> Result<String, SandboxError> {
+        self.optidb_url_for(&self.database)
+    }
+
     /// The URL of another database of this cluster.
     pub fn url_for(&self, db: &str) -> String {
         url(self.port, db)

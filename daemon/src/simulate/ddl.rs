@@ -66,7 +66,9 @@ pub fn parse_create_index(ddl: &str) -> Result<IndexStmt, SimError> {
 /// Validates caller DDL: exactly one CREATE INDEX. Returns it trimmed, as given.
 pub fn validate(ddl: &str) -> Result<ValidatedDdl, SimError> {
     parse_create_index(ddl)?;
-    Ok(ValidatedDdl(ddl.trim().trim_end_matches(';').trim().to_string()))
+    Ok(ValidatedDdl(
+        ddl.trim().trim_end_matches(';').trim().to_string(),
+    ))
 }
 
 /// The statement `hypopg_create_index` accepts: the same index without CONCURRENTLY and

@@ -308,9 +308,7 @@ impl Simulator {
         p.unit().set_statement_timeout(self.cfg.step_timeout);
         p.unit().set_lock_timeout(Duration::from_secs(2));
         let before_at = p.plan(&q.raw_sql, Form::Analyze);
-        let build_at = p
-            .unit()
-            .push_slow(Step::new(format!("{MARKER} {build}")));
+        let build_at = p.unit().push_slow(Step::new(format!("{MARKER} {build}")));
         let after_at = p.plan(&q.raw_sql, Form::Analyze);
         // The unit always rolls back: the index never outlives the simulation.
         let answers = match p.run().await {
@@ -453,7 +451,9 @@ pub async fn simulate_workload(
                 line.improvement_pct = w.improvement_pct;
                 line.used = w.used;
             }
-            Err(e @ (SimError::Planner(_) | SimError::BadStatement(_) | SimError::Untrusted(_))) => {
+            Err(
+                e @ (SimError::Planner(_) | SimError::BadStatement(_) | SimError::Untrusted(_)),
+            ) => {
                 line.error = Some(e.to_string());
             }
             Err(e) => return Err(e),

@@ -51,11 +51,8 @@ impl SimService {
         sim.take_token(req.target)?;
         let _permit = sim.slot().await?;
         let in_use = self.checkout().await?;
-        let result = tokio::time::timeout(
-            sim.config().deadline,
-            sim.run(in_use.session(), req, ddl),
-        )
-        .await;
+        let result =
+            tokio::time::timeout(sim.config().deadline, sim.run(in_use.session(), req, ddl)).await;
         self.settle(in_use, result)
     }
 

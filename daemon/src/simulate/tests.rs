@@ -68,11 +68,9 @@ fn ddls(d: &[&str]) -> Vec<ValidatedDdl> {
 #[tokio::test]
 async fn generic_whatif_finds_the_index_and_cleans_up() {
     let s = session().await;
-    let w = whatif(&s, Stmt::Generic(GENERIC),
-        &ddls(&[INDEX]),
-    )
-    .await
-    .unwrap();
+    let w = whatif(&s, Stmt::Generic(GENERIC), &ddls(&[INDEX]))
+        .await
+        .unwrap();
     assert!(w.improvement_pct > 80.0, "{}", w.improvement_pct);
     assert_eq!(w.used, vec![true]);
     assert!(
@@ -90,11 +88,9 @@ async fn generic_whatif_finds_the_index_and_cleans_up() {
     );
     assert_eq!(hypo_count(&s.client).await, 0);
     // Works again on the same connection (the prepared statement and hypo state are gone).
-    let again = whatif(&s, Stmt::Generic(GENERIC),
-        &ddls(&[INDEX]),
-    )
-    .await
-    .unwrap();
+    let again = whatif(&s, Stmt::Generic(GENERIC), &ddls(&[INDEX]))
+        .await
+        .unwrap();
     assert_eq!(again.used, vec![true]);
     assert_eq!(hypo_count(&s.client).await, 0);
 }
@@ -102,7 +98,9 @@ async fn generic_whatif_finds_the_index_and_cleans_up() {
 #[tokio::test]
 async fn sample_whatif_and_hypopg_ddl_normalization() {
     let s = session().await;
-    let w = whatif(&s, Stmt::Sample("SELECT * FROM big WHERE cust = 42"),
+    let w = whatif(
+        &s,
+        Stmt::Sample("SELECT * FROM big WHERE cust = 42"),
         &ddls(&["CREATE INDEX CONCURRENTLY IF NOT EXISTS big_cust ON public.big (cust);"]),
     )
     .await
@@ -115,7 +113,9 @@ async fn sample_whatif_and_hypopg_ddl_normalization() {
 #[tokio::test]
 async fn an_unused_index_is_no_improvement() {
     let s = session().await;
-    let w = whatif(&s, Stmt::Generic(GENERIC),
+    let w = whatif(
+        &s,
+        Stmt::Generic(GENERIC),
         &ddls(&["CREATE INDEX ON big (note)"]),
     )
     .await
@@ -137,7 +137,9 @@ async fn bad_input_is_refused_before_touching_the_database() {
     }
     let e = whatif(&s, Stmt::Generic(GENERIC), &[]).await.unwrap_err();
     assert!(matches!(e, SimError::BadDdl(_)), "{e:?}");
-    let e = whatif(&s, Stmt::Generic("SELECT 1; DROP TABLE big"),
+    let e = whatif(
+        &s,
+        Stmt::Generic("SELECT 1; DROP TABLE big"),
         &ddls(&[INDEX]),
     )
     .await
@@ -150,7 +152,9 @@ async fn bad_input_is_refused_before_touching_the_database() {
 async fn planner_errors_leave_no_hypothetical_state() {
     let s = session().await;
     // Fails in the "after" step, with the hypothetical index in place.
-    let e = whatif(&s, Stmt::Generic("SELECT * FROM big WHERE id = trap_error() AND cust = $1"),
+    let e = whatif(
+        &s,
+        Stmt::Generic("SELECT * FROM big WHERE id = trap_error() AND cust = $1"),
         &ddls(&[INDEX]),
     )
     .await
@@ -161,7 +165,9 @@ async fn planner_errors_leave_no_hypothetical_state() {
     );
     assert_eq!(hypo_count(&s.client).await, 0);
     // Fails at the hypothetical index (no such column), after a first index was created.
-    let e = whatif(&s, Stmt::Generic(GENERIC),
+    let e = whatif(
+        &s,
+        Stmt::Generic(GENERIC),
         &ddls(&[INDEX, "CREATE INDEX ON big (nope)"]),
     )
     .await
@@ -170,7 +176,9 @@ async fn planner_errors_leave_no_hypothetical_state() {
     assert!(!e.hint().is_empty());
     assert_eq!(hypo_count(&s.client).await, 0);
     // Fails in the baseline.
-    let e = whatif(&s, Stmt::Generic("SELECT * FROM nowhere WHERE a = $1"),
+    let e = whatif(
+        &s,
+        Stmt::Generic("SELECT * FROM nowhere WHERE a = $1"),
         &ddls(&[INDEX]),
     )
     .await
@@ -191,7 +199,10 @@ async fn timeouts_leave_no_hypothetical_state() {
     .unwrap_err();
     assert!(matches!(e, SimError::Timeout(_)), "{e:?}");
     assert_eq!(hypo_count(&s.client).await, 0);
-    assert!(s.is_usable(), "a statement timeout inside a unit is cleaned up");
+    assert!(
+        s.is_usable(),
+        "a statement timeout inside a unit is cleaned up"
+    );
 }
 
 #[tokio::test]
@@ -232,7 +243,11 @@ async fn state_left_by_someone_else_makes_the_session_unusable() {
     )
     .await
     .unwrap();
-    assert_eq!(w.used, vec![true], "the stray index was reset before planning");
+    assert_eq!(
+        w.used,
+        vec![true],
+        "the stray index was reset before planning"
+    );
     assert_eq!(hypo_count(&s.client).await, 0);
     assert!(
         !s.is_usable(),
@@ -241,10 +256,13 @@ async fn state_left_by_someone_else_makes_the_session_unusable() {
 }
 
 async fn prepared_count(c: &Client) -> i64 {
-    c.query_one("SELECT count(*) FROM pg_prepared_statements WHERE from_sql", &[])
-        .await
-        .unwrap()
-        .get(0)
+    c.query_one(
+        "SELECT count(*) FROM pg_prepared_statements WHERE from_sql",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
 }
 
 fn query(norm: &str, raw: &str) -> Query {
@@ -287,8 +305,7 @@ async fn a_hypopg_simulation_estimates_after_ms_from_costs() {
     let t = TableSizes::default();
     let q = query(GENERIC, "");
     let out = sim
-        .simulate(&s, &req(&q, INDEX, Mode::Hypopg, false, &t),
-        )
+        .simulate(&s, &req(&q, INDEX, Mode::Hypopg, false, &t))
         .await
         .unwrap();
     assert_eq!(out.mode, "hypopg");
@@ -302,17 +319,16 @@ async fn a_hypopg_simulation_estimates_after_ms_from_costs() {
     let q2 = query(GENERIC, "SELECT * FROM big WHERE cust = 7");
     let mut r = req(&q2, INDEX, Mode::Hypopg, true, &t);
     r.mean_ms = None;
-    let out = sim
-        .simulate(&s, &r)
-        .await
-        .unwrap();
+    let out = sim.simulate(&s, &r).await.unwrap();
     assert!(
         out.before_ms > 0.0 && out.after_ms < out.before_ms,
         "{out:?}"
     );
     // An index the plan does not use: floored to no change.
     let out = sim
-        .simulate(&s, &req(&q, "CREATE INDEX ON big (note)", Mode::Hypopg, false, &t),
+        .simulate(
+            &s,
+            &req(&q, "CREATE INDEX ON big (note)", Mode::Hypopg, false, &t),
         )
         .await
         .unwrap();
@@ -334,7 +350,9 @@ async fn real_mode_only_on_sandboxes_and_always_rolled_back() {
     assert!(e.to_string().contains("sandbox"));
     let s = session().await;
     let out = sim
-        .simulate(&s, &req(
+        .simulate(
+            &s,
+            &req(
                 &q,
                 "CREATE INDEX CONCURRENTLY real_cust ON big (cust)",
                 Mode::Real,
@@ -405,13 +423,9 @@ async fn a_workload_simulation_weights_savings_by_calls() {
             calls: 5,
         },
     ];
-    let w = simulate_workload(
-        &s,
-        &wq,
-        &ddls(&[INDEX, "CREATE INDEX ON big (note)"]),
-    )
-    .await
-    .unwrap();
+    let w = simulate_workload(&s, &wq, &ddls(&[INDEX, "CREATE INDEX ON big (note)"]))
+        .await
+        .unwrap();
     assert_eq!(w.lines.len(), 3);
     let l1 = &w.lines[0];
     assert_eq!(l1.used, vec![true, false]);
@@ -452,11 +466,7 @@ async fn write_label_fixtures() {
             INDEX,
         ),
     ] {
-        let w = whatif(&s, Stmt::Generic(sql),
-            &ddls(&[ddl]),
-        )
-        .await
-        .unwrap();
+        let w = whatif(&s, Stmt::Generic(sql), &ddls(&[ddl])).await.unwrap();
         for (suffix, plan) in [("before", &w.before_plan), ("after", &w.after_plan)] {
             std::fs::write(
                 format!("{dir}/{name}_{suffix}.json"),
@@ -527,8 +537,7 @@ async fn simulations_are_stored_per_query() {
     let t = TableSizes::default();
     let q = query(GENERIC, "");
     let out = sim
-        .simulate(&s, &req(&q, INDEX, Mode::Hypopg, false, &t),
-        )
+        .simulate(&s, &req(&q, INDEX, Mode::Hypopg, false, &t))
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -569,7 +578,10 @@ async fn a_pipeline_answers_per_statement_and_a_failure_does_not_stop_the_rest()
     // One Parse per statement: PostgreSQL refuses a text with two commands.
     let answers = pipeline::run(&s.client, &[Step::new("SELECT 1; SELECT 2")]).await;
     let e = answers[0].as_ref().unwrap_err();
-    let msg = e.as_db_error().map(|d| d.message().to_string()).unwrap_or_default();
+    let msg = e
+        .as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_default();
     assert!(msg.contains("multiple commands"), "{e:?}");
 }
 
@@ -630,4 +642,3 @@ async fn generic_plans_count_parameters_and_leave_nothing_behind() {
         .unwrap_err();
     assert!(e.to_string().contains("division by zero"), "{e}");
 }
-

@@ -165,10 +165,16 @@ fn outcome(
     let mut names = Vec::with_capacity(create_at.len());
     let mut index_bytes = Vec::with_capacity(create_at.len());
     for at in create_at {
-        let row = answers.rows(*at).first().ok_or_else(|| {
-            SimError::Db("hypopg_create_index returned no row".into())
-        })?;
-        names.push(row.try_get::<_, Option<String>>(0).ok().flatten().unwrap_or_default());
+        let row = answers
+            .rows(*at)
+            .first()
+            .ok_or_else(|| SimError::Db("hypopg_create_index returned no row".into()))?;
+        names.push(
+            row.try_get::<_, Option<String>>(0)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+        );
         index_bytes.push(row.try_get::<_, Option<i64>>(1).ok().flatten());
     }
     let used_names: Vec<&str> = walk_nodes(&after_plan)
