@@ -7,5 +7,6 @@
 //! Architecture invariant: nothing here knows LSP, HTTP, sled or tokio.
 
 pub mod model;
+pub mod redact;
 pub mod sql;
 pub mod time;

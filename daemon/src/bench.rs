@@ -417,9 +417,10 @@ async fn bench_scan(
     warm_runs: usize,
     top_n: usize,
 ) -> anyhow::Result<Vec<ScanRow>> {
-    use crate::collect::{sampler::Samples, Collector, CollectorConfig};
+    use crate::collect::sampler::Samples;
     use crate::pg::TargetConfig;
     use crate::sandbox::{Sandbox, SandboxOptions};
+    use crate::scan::{Collector, CollectorConfig};
     let sandbox = Sandbox::start_async(SandboxOptions::default()).await?;
     let url = sandbox.url();
     let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;

@@ -4,6 +4,7 @@
 //! end-to-end tests can use the same code (for example [`sandbox::Sandbox`]).
 
 pub mod analyze;
+pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod clock;
@@ -13,6 +14,7 @@ pub mod demo;
 pub mod http;
 pub mod pg;
 pub mod sandbox;
+pub mod scan;
 pub mod seed;
 pub mod simulate;
 pub mod store;

@@ -310,7 +310,7 @@ pub fn db_error(e: &tokio_postgres::Error) -> String {
 }
 
 /// `url` without its password, for messages (the store's redaction: one implementation).
-pub use crate::store::redact_password as redact_url;
+pub use optidb_core::redact::redact_password as redact_url;
 
 /// `optidb seed`: load the seed into a database and run the workload.
 #[derive(clap::Args, Debug, Clone)]

@@ -554,8 +554,20 @@ fn doctor_names_what_a_monitoring_role_lacks() {
     assert!(text.contains("setup-sql"), "{text}");
     assert!(text.contains("GRANT pg_read_all_data"), "{text}");
 
-    // After `optidb setup-sql`, OptiDB's role passes.
-    let url = optidb_e2e::optidb_url(&sb);
+    // After `optidb setup-sql --apply` (run with the administrator's login), OptiDB's role
+    // passes.
+    let out = std::process::Command::new(optidb_e2e::bin_path("optidb"))
+        .args(["setup-sql", "--apply", "--db", &sb.url()])
+        .env("OPTIDB_LOGIN_PASSWORD", "pw with 'quotes' and \\ backslash")
+        .env_remove("OPTIDB_DB")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = sb.url().replacen("postgres@", "optidb@", 1);
     let out = std::process::Command::new(optidb_e2e::bin_path("optidb"))
         .args(["doctor", "--db", &url, "--json"])
         .env_remove("OPTIDB_DB")

@@ -24,6 +24,10 @@ pub struct SetupSqlArgs {
     /// Server major version to write the SQL for when --db is not given.
     #[arg(long, default_value_t = 15)]
     pub server_major: u32,
+    /// Run the SQL on --db (which must then be an administrator's login) instead of printing
+    /// it; with OPTIDB_LOGIN_PASSWORD set, also give the login role that password.
+    #[arg(long, requires = "db")]
+    pub apply: bool,
 }
 
 /// Check what a target's login role can do for OptiDB and print the SQL that fixes the rest.
@@ -76,7 +80,47 @@ pub async fn run_setup_sql(a: &SetupSqlArgs) -> anyhow::Result<u8> {
         schema: a.schema.clone(),
         server_major,
     });
-    print_line(sql.trim_end())?;
+    if !a.apply {
+        print_line(sql.trim_end())?;
+        return Ok(exit::OK);
+    }
+    // --apply: OptiDB's own fixed SQL, run with the administrator's login the user named.
+    let db = a.db.as_deref().unwrap_or_default();
+    let (client, conn) = match tokio_postgres::connect(db, tokio_postgres::NoTls).await {
+        Ok(c) => c,
+        Err(e) => {
+            let e = crate::pg::PgError::from_pg(e);
+            eprintln!("optidb: {e} ({})", e.hint());
+            return Ok(exit::UNAVAILABLE);
+        }
+    };
+    tokio::spawn(conn);
+    client.batch_execute(&sql).await.map_err(|e| {
+        anyhow::anyhow!(
+            "applying the setup SQL failed: {}",
+            crate::pg::PgError::from_pg(e)
+        )
+    })?;
+    if let Some(pw) = std::env::var("OPTIDB_LOGIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        let sql = format!(
+            "ALTER ROLE \"{}\" PASSWORD {}",
+            a.login_role,
+            helper::quote_literal(&pw)
+        );
+        client.batch_execute(&sql).await.map_err(|e| {
+            anyhow::anyhow!(
+                "setting the password failed: {}",
+                crate::pg::PgError::from_pg(e)
+            )
+        })?;
+    }
+    eprintln!(
+        "optidb: roles {} and {} and the plan helper in schema {} are ready",
+        a.login_role, a.plan_role, a.schema
+    );
     Ok(exit::OK)
 }
 

@@ -5,7 +5,7 @@
 //! reach the daemon through DNS rebinding (its Host header would name the attacker's domain).
 
 use super::error::ApiError;
-use crate::daemon::AppState;
+use crate::app::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;

@@ -6,6 +6,7 @@
 //! `{"error","why","hint"}`. Larger ones are refused at once (the connection closes).
 
 use super::error::ApiError;
+pub use super::error::BODY_LIMIT;
 use axum::extract::Request;
 use axum::http::header::CONTENT_LENGTH;
 use axum::middleware::Next;
@@ -13,9 +14,6 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use std::time::Duration;
 
-/// The largest request body any endpoint takes (also the extractors' limit, set in
-/// [`super::router`]).
-pub const BODY_LIMIT: u64 = 2 * 1024 * 1024;
 /// A body up to this size is read to the end before it is refused.
 pub const DRAIN_CAP: u64 = 64 * 1024 * 1024;
 /// How long reading a refused body may take.

@@ -5,7 +5,7 @@
 
 use super::error::{self, ApiError};
 use super::views::{self, Bottleneck};
-use crate::daemon::AppState;
+use crate::app::AppState;
 use crate::store::{Store, StoreError, TargetId};
 use axum::extract::State;
 use axum::Json;

@@ -6,7 +6,7 @@ use super::error::ApiError;
 use super::simulate::run_simulation;
 use super::views;
 use crate::analyze::plan_facts::{walk_nodes, TableSizes};
-use crate::daemon::AppState;
+use crate::app::AppState;
 use askama::Template;
 use axum::extract::{Form, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};

@@ -6,6 +6,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+/// The largest request body any endpoint takes (the extractors' limit, set in
+/// [`super::router`], and the 413 middleware's, `super::body_limit`).
+pub const BODY_LIMIT: u64 = 2 * 1024 * 1024;
+
 #[derive(Debug, Serialize)]
 pub struct ApiError {
     #[serde(skip)]
@@ -37,7 +41,7 @@ impl ApiError {
         }
     }
 
-    /// `413`: a request body over the limit ([`super::body_limit::BODY_LIMIT`]).
+    /// `413`: a request body over the limit ([`BODY_LIMIT`]).
     pub fn too_large(why: impl Into<String>) -> Self {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -45,7 +49,7 @@ impl ApiError {
             why,
             format!(
                 "send a smaller body (at most {} MB)",
-                super::body_limit::BODY_LIMIT / (1024 * 1024)
+                BODY_LIMIT / (1024 * 1024)
             ),
         )
     }

@@ -1,7 +1,7 @@
 //! `GET /metrics`: the daemon's own health in Prometheus' text format, so it can be watched
 //! like any other service.
 
-use crate::daemon::AppState;
+use crate::app::AppState;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;

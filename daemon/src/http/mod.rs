@@ -10,7 +10,7 @@ pub mod metrics;
 pub mod simulate;
 pub mod views;
 
-use crate::daemon::AppState;
+use crate::app::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;

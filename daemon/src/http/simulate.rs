@@ -4,7 +4,7 @@
 
 use super::error::ApiError;
 use crate::analyze::plan_facts::TableSizes;
-use crate::daemon::AppState;
+use crate::app::AppState;
 use crate::simulate::{Mode, SimError, SimRequest};
 use axum::extract::State;
 use axum::http::StatusCode;

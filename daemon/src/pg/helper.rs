@@ -279,6 +279,22 @@ GRANT EXECUTE ON FUNCTION {schema}.column_stats() TO {login};\n"
     )
 }
 
+/// `E'…'`: a string literal that means the same whatever `standard_conforming_strings` is
+/// (for the one statement that cannot take a parameter: a role's password).
+pub fn quote_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 3);
+    out.push_str("E'");
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
 /// `SELECT … FROM <schema>.column_stats()`: the column statistics through the helper.
 pub fn column_stats_through(schema: &str) -> String {
     format!("SELECT {MARKER} * FROM {schema}.column_stats()")
@@ -304,6 +320,13 @@ mod tests {
         assert!(
             !old.contains("GRANT pg_read_all_data") && old.contains("GRANT SELECT ON ALL TABLES")
         );
+    }
+
+    #[test]
+    fn literals_are_quoted_for_either_string_setting() {
+        assert_eq!(quote_literal("abc"), "E'abc'");
+        assert_eq!(quote_literal("it's"), "E'it''s'");
+        assert_eq!(quote_literal(r"a\'b"), r"E'a\\''b'");
     }
 
     #[test]

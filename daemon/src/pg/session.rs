@@ -158,7 +158,7 @@ impl TargetConfig {
     pub fn display(&self) -> String {
         match self.pg_config() {
             Ok(cfg) => canonical_url(&cfg),
-            Err(_) => crate::store::redact_password(&self.url),
+            Err(_) => optidb_core::redact::redact_password(&self.url),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod ddl;
 pub mod error;
 pub mod labels;
 pub mod pool;
+pub mod verify;
 pub mod whatif;
 
 pub use ddl::ValidatedDdl;

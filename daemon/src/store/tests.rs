@@ -283,38 +283,6 @@ fn unparsable_urls_still_get_a_stable_password_free_id() {
 }
 
 #[test]
-fn labels_never_hold_the_password() {
-    let cases = [
-        (
-            "postgres://app:s3cret@db:5433/shop",
-            "postgres://app@db:5433/shop",
-        ),
-        (
-            "postgresql://app:p@ss/w?rd@db/shop?sslmode=require",
-            "postgresql://app@db/shop?sslmode=require",
-        ),
-        (
-            "postgres://app@db/shop?password=s3cret&sslmode=disable",
-            "postgres://app@db/shop?sslmode=disable",
-        ),
-        ("postgres://db/shop", "postgres://db/shop"),
-        (
-            "host=db user=app password=s3cret dbname=shop",
-            "host=db user=app dbname=shop",
-        ),
-        (
-            "host=db password = 'a \\' b' dbname=shop",
-            "host=db dbname=shop",
-        ),
-        ("password=x\\ y host=db", "host=db"),
-        ("host=é password=ü\\é", "host=é"),
-    ];
-    for (url, label) in cases {
-        assert_eq!(redact_password(url), label, "{url}");
-    }
-}
-
-#[test]
 fn targets_are_listed_with_labels_and_relabelled() {
     let (_d, s, t) = setup();
     let t2 = s

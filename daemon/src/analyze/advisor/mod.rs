@@ -1,6 +1,7 @@
 //! The advisor: turns one scan's queries, metrics, plans and schema into specific, checkable
 //! recommendations (rules in [`rules`], one per file, each documented in docs/rules/). Pure: data
-//! in, recommendations and dropped candidates out; [`verify`] checks index candidates with hypopg.
+//! in, recommendations and dropped candidates out; `simulate::verify` checks index candidates
+//! with hypopg.
 //!
 //! Pipeline of [`candidates`]:
 //! 1. [`workload::Workload`] indexes the input: per query its weight (calls × mean time), its best
@@ -16,7 +17,6 @@ pub mod rules;
 #[cfg(test)]
 mod testutil;
 pub mod text;
-pub mod verify;
 pub mod workload;
 
 use optidb_core::model::{

@@ -212,13 +212,16 @@ pub async fn verify(
             top.improvement_pct,
             gain,
             checked.len(),
-            size.map(|b| format!("; estimated index size {}", super::human_bytes(b as f64)))
-                .unwrap_or_default()
+            size.map(|b| format!(
+                "; estimated index size {}",
+                crate::analyze::advisor::human_bytes(b as f64)
+            ))
+            .unwrap_or_default()
         ));
         if let Some(b) = size {
             r.risk.push_str(&format!(
                 " hypopg estimates the index at {}.",
-                super::human_bytes(b as f64)
+                crate::analyze::advisor::human_bytes(b as f64)
             ));
         }
         r.evidence.push(Evidence {
@@ -243,7 +246,7 @@ pub async fn verify(
         r.score = (benefit * write_factor(&r, &weight) * 1000.0).round() / 1000.0;
         out.push(r);
     }
-    super::sort_recs(&mut out);
+    crate::analyze::advisor::sort_recs(&mut out);
     (out, dropped)
 }
 
