@@ -45,6 +45,22 @@ pub struct Metric {
     pub interval: Option<MetricDelta>,
 }
 
+impl Metric {
+    /// The mean of the last interval when it had calls, else the cumulative mean: what the
+    /// query costs now.
+    pub fn recent_mean(&self) -> f64 {
+        self.interval_mean().unwrap_or(self.mean_ms)
+    }
+
+    /// The mean of the last interval, when it had calls.
+    pub fn interval_mean(&self) -> Option<f64> {
+        self.interval
+            .as_ref()
+            .filter(|i| i.calls > 0)
+            .map(|i| i.mean_ms)
+    }
+}
+
 /// Interval figures from deltas of cumulative counters. Entries that were reset or evicted
 /// and came back count from zero, never negative.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -346,6 +362,26 @@ pub struct Recommendation {
     pub score: f64,
     pub verification: Option<Verification>,
     pub created_at: Millis,
+}
+
+impl Recommendation {
+    /// Whether this recommends building an index: an index type, or DDL that creates one.
+    pub fn is_index(&self) -> bool {
+        matches!(
+            self.rec_type,
+            RecType::MissingIndex | RecType::CompositeIndex
+        ) || ddl_creates_index(&self.ddl)
+    }
+}
+
+/// Whether `ddl` is a `CREATE [UNIQUE] INDEX`.
+pub fn ddl_creates_index(ddl: &str) -> bool {
+    let upper = ddl.trim_start().to_ascii_uppercase();
+    let words: Vec<&str> = upper.split_whitespace().take(3).collect();
+    matches!(
+        words.as_slice(),
+        ["CREATE", "INDEX", ..] | ["CREATE", "UNIQUE", "INDEX", ..]
+    )
 }
 
 /// A candidate the advisor considered and dropped, and why (no opaque thresholds).

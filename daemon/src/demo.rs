@@ -3,13 +3,15 @@
 //! (phase 1, then phase 2 with lock contention), a summary of what is slow, and the database
 //! kept up for exploring until Ctrl-C or SIGTERM.
 
+use optidb_core::format::one_line;
 use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
 
 use crate::daemon;
+use crate::pg::MARKER;
 use crate::sandbox::{Sandbox, SandboxOptions};
-use crate::seed::{self, SeedOptions, OPTIDB_MARKER};
+use crate::seed::{self, SeedOptions};
 
 /// `optidb demo`
 #[derive(clap::Args, Debug, Clone)]
@@ -120,9 +122,7 @@ async fn demo_body(url: &str, args: &DemoArgs, daemon: &daemon::Running) -> Resu
     // The demo owns this database: start pg_stat_statements from the application alone.
     let client = seed::connect(url, "optidb").await?;
     client
-        .batch_execute(&format!(
-            "{OPTIDB_MARKER} SELECT pg_stat_statements_reset()"
-        ))
+        .batch_execute(&format!("{MARKER} SELECT pg_stat_statements_reset()"))
         .await
         .map_err(|e| {
             anyhow::anyhow!(
@@ -173,7 +173,7 @@ async fn top_statements(client: &tokio_postgres::Client, limit: i64) -> Result<S
     let rows = client
         .query(
             &format!(
-                "{OPTIDB_MARKER} SELECT s.calls, s.total_exec_time, s.mean_exec_time, s.query \
+                "{MARKER} SELECT s.calls, s.total_exec_time, s.mean_exec_time, s.query \
                  FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid \
                  WHERE d.datname = current_database() AND s.query NOT LIKE '%/* optidb */%' \
                  ORDER BY s.total_exec_time DESC LIMIT $1"
@@ -200,18 +200,6 @@ async fn top_statements(client: &tokio_postgres::Client, limit: i64) -> Result<S
         );
     }
     Ok(out)
-}
-
-/// Whitespace collapsed, cut to `max` characters with an ellipsis.
-fn one_line(s: &str, max: usize) -> String {
-    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max {
-        flat
-    } else {
-        let mut cut: String = flat.chars().take(max.saturating_sub(1)).collect();
-        cut.push('…');
-        cut
-    }
 }
 
 /// Ctrl-C and SIGTERM, registered up front so neither kills the process before the sandbox
@@ -255,13 +243,6 @@ impl Shutdown {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn one_line_flattens_and_cuts() {
-        assert_eq!(one_line("SELECT  1\n FROM\tt", 100), "SELECT 1 FROM t");
-        assert_eq!(one_line("abcdef", 4), "abc…");
-        assert_eq!(one_line("abcd", 4), "abcd");
-    }
 
     #[tokio::test]
     async fn refuses_a_bad_scale_before_starting_anything() {

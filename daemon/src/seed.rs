@@ -13,6 +13,7 @@ mod run;
 mod template;
 mod workload;
 
+use crate::pg::MARKER;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -51,7 +52,6 @@ pub const EXPECTED_ROWS: [(&str, i64); 8] = [
 
 /// Marks OptiDB's own statements (catalog checks, summaries) so the advisor can tell them from
 /// the application's. Workload statements never carry it.
-pub const OPTIDB_MARKER: &str = "/* optidb */";
 
 /// What [`load`] did.
 #[derive(Debug, Clone)]
@@ -172,17 +172,14 @@ pub async fn load_with(url: &str, progress: &mut (dyn FnMut(&str) + Send)) -> Re
     let mut tables = Vec::new();
     for (table, _) in EXPECTED_ROWS {
         let row = client
-            .query_one(
-                &format!("{OPTIDB_MARKER} SELECT count(*) FROM {table}"),
-                &[],
-            )
+            .query_one(&format!("{MARKER} SELECT count(*) FROM {table}"), &[])
             .await
             .with_context(|| format!("counting rows of {table}"))?;
         tables.push((table.to_string(), row.get::<_, i64>(0)));
     }
     if let Err(e) = client
         .simple_query(&format!(
-            "{OPTIDB_MARKER} SELECT 1 FROM pg_stat_statements LIMIT 1"
+            "{MARKER} SELECT 1 FROM pg_stat_statements LIMIT 1"
         ))
         .await
     {
@@ -212,7 +209,7 @@ async fn check_existing(client: &Client) -> Result<bool> {
     let rows = client
         .query(
             &format!(
-                "{OPTIDB_MARKER} SELECT c.relname::text, coalesce(obj_description(c.oid, 'pg_class'), '') \
+                "{MARKER} SELECT c.relname::text, coalesce(obj_description(c.oid, 'pg_class'), '') \
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE n.nspname = 'public' AND c.relname = ANY($1)"
             ),
@@ -243,7 +240,7 @@ pub async fn ensure_loaded(client: &Client) -> Result<()> {
     let row = client
         .query_one(
             &format!(
-                "{OPTIDB_MARKER} SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                "{MARKER} SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE n.nspname = 'public' AND c.relname = ANY($1) \
                  AND obj_description(c.oid, 'pg_class') = $2"
             ),

@@ -353,7 +353,7 @@ impl Inner {
     }
 }
 
-/// `Simulated …: 24.6 ms → 1.7 ms (−93%); Seq Scan → Index Scan on tickets`.
+/// `Simulated …: 24.6 ms → 1.70 ms (−93%); Seq Scan → Index Scan on tickets`.
 pub fn simulation_message(v: &Value) -> String {
     let f = |k: &str| v.get(k).and_then(Value::as_f64);
     let mut msg = String::from("OptiDB simulation");
@@ -575,7 +575,7 @@ mod tests {
             "improvement_pct": 93.1, "plan_changes": ["Seq Scan → Index Scan on public.tickets"]});
         assert_eq!(
             simulation_message(&v),
-            "OptiDB simulation (hypopg): 24.6 ms → 1.7 ms (−93%); Seq Scan → Index Scan on public.tickets"
+            "OptiDB simulation (hypopg): 24.6 ms → 1.70 ms (−93%); Seq Scan → Index Scan on public.tickets"
         );
     }
 }

@@ -363,7 +363,7 @@ async fn live_warning_hover_code_actions_and_simulate_with_a_daemon() {
         md.contains("```sql\nCREATE INDEX ON public.tickets (buyer_id);\n```"),
         "{md}"
     );
-    assert!(md.contains("24.6 ms → 1.7 ms est. (−93%)"), "{md}");
+    assert!(md.contains("24.6 ms → 1.70 ms est. (−93%)"), "{md}");
 
     let actions = h
         .request(
@@ -412,7 +412,7 @@ async fn live_warning_hover_code_actions_and_simulate_with_a_daemon() {
     let msg = h.wait_for("window/showMessage", &mut seen, |_| true).await;
     assert_eq!(
         msg["message"],
-        "OptiDB simulation (hypopg): 24.6 ms → 1.7 ms (−93%); Seq Scan → Index Scan on public.tickets"
+        "OptiDB simulation (hypopg): 24.6 ms → 1.70 ms (−93%); Seq Scan → Index Scan on public.tickets"
     );
     // …then diagnostics are refreshed.
     h.wait_for("textDocument/publishDiagnostics", &mut seen, |p| {

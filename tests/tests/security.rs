@@ -199,6 +199,13 @@ fn scan(d: &Daemon) -> serde_json::Value {
     a.body
 }
 
+/// How many real-value samples the daemon's sampler has kept.
+fn samples_seen(d: &Daemon) -> u64 {
+    get(&d.url("/health")).unwrap().body["real_value_samples"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
 /// Every stored plan error of the latest scan, as text.
 fn plan_errors(d: &Daemon) -> String {
     let rows = get(&d.url("/bottlenecks?limit=100")).unwrap().body;
@@ -241,8 +248,15 @@ fn foreign_functions_never_run_as_optidb() {
         &["--sample-interval-ms", "10", "--analyze-samples"],
     );
     mallory_workload(&lab);
+    // A slow statement with a VOLATILE function of hers, long enough for the sampler to see it:
+    // EXPLAIN ANALYZE of it would run the function.
+    lab.mallory("SELECT mallory.evil(), pg_sleep(1.2)");
     scan(&d);
     scan(&d);
+    assert!(
+        samples_seen(&d) > 0,
+        "the sampler never saw mallory's statement"
+    );
     let errors = plan_errors(&d);
     for reached in ["mallory.liar()", "view mallory.v", "mallory.liar_check"] {
         assert!(
@@ -275,6 +289,13 @@ fn foreign_functions_never_run_as_optidb() {
     assert!(
         h["security"]["warnings"].to_string().contains("superuser"),
         "{h}"
+    );
+    // The dashboard says so on every page.
+    let page = get(&d.url("/")).unwrap().body;
+    let page = page.as_str().unwrap_or_default();
+    assert!(
+        page.contains("class=\"warning\"") && page.contains("a superuser"),
+        "{page}"
     );
 }
 
@@ -343,13 +364,7 @@ fn samples_cannot_inject_statements() {
         exec_each(&lab.url_as("mallory"), &attack).unwrap();
         scan(&d);
     }
-    assert!(
-        get(&d.url("/health")).unwrap().body["real_value_samples"]
-            .as_u64()
-            .unwrap_or(0)
-            > 0,
-        "the sampler never saw the attack"
-    );
+    assert!(samples_seen(&d) > 0, "the sampler never saw the attack");
     lab.assert_untouched(&d);
 }
 
@@ -438,10 +453,7 @@ fn sampled_side_effects_are_not_replayed() {
         scan(&d);
     }
     assert!(
-        get(&d.url("/health")).unwrap().body["real_value_samples"]
-            .as_u64()
-            .unwrap_or(0)
-            >= 1,
+        samples_seen(&d) >= 1,
         "the sampler never saw the statements"
     );
     assert_eq!(

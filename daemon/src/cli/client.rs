@@ -297,15 +297,6 @@ fn scan(conn: &DaemonConn) -> Result<(Value, String), Failure> {
     })
 }
 
-fn truncate(s: &str, n: usize) -> String {
-    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= n {
-        flat
-    } else {
-        flat.chars().take(n.saturating_sub(1)).collect::<String>() + "…"
-    }
-}
-
 fn render_bottlenecks(v: &Value) -> String {
     let rows = v.as_array().cloned().unwrap_or_default();
     if rows.is_empty() {
@@ -327,13 +318,13 @@ fn render_bottlenecks(v: &Value) -> String {
             r["calls"],
             r["total_ms"].as_f64().unwrap_or(0.0),
             conf,
-            truncate(r["query"].as_str().unwrap_or(""), 70)
+            optidb_core::format::one_line(r["query"].as_str().unwrap_or(""), 70)
         ));
         out.push_str(&format!(
             "{:<16}  {:>42}  why: {}\n",
             "",
             "",
-            truncate(r["reason"].as_str().unwrap_or(""), 100)
+            optidb_core::format::one_line(r["reason"].as_str().unwrap_or(""), 100)
         ));
         if let Some(ddl) = r["ddl"].as_str() {
             out.push_str(&format!("{:<16}  {:>42}  fix: {}\n", "", "", ddl));

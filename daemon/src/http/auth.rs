@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 pub const COOKIE: &str = "optidb_token";
 
-/// Constant-time comparison (no early exit on the first differing byte).
-fn same(a: &[u8], b: &[u8]) -> bool {
+/// Constant-time comparison (no early exit on the first differing byte): for secrets.
+pub fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

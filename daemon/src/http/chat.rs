@@ -138,7 +138,7 @@ pub fn answer(
             let recs: Vec<_> = store
                 .recommendations(target)?
                 .into_iter()
-                .filter(|r| r.ddl.to_uppercase().starts_with("CREATE INDEX"))
+                .filter(|r| r.is_index())
                 .filter(|r| qid.as_ref().is_none_or(|id| r.query_ids.contains(id)))
                 .take(5)
                 .collect();

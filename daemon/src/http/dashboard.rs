@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use optidb_core::model::{Metric, Plan, RecType, Recommendation, Simulation};
+use optidb_core::model::{Metric, Plan, Recommendation, Simulation};
 use serde::Deserialize;
 use std::sync::{Arc, OnceLock};
 
@@ -92,16 +92,12 @@ pub fn same_origin(headers: &HeaderMap) -> Result<(), &'static str> {
     }
     let is_htmx = text("hx-request") == Some("true");
     let token_ok =
-        text(CSRF_HEADER).is_some_and(|t| constant_time_eq(t.as_bytes(), csrf_token().as_bytes()));
+        text(CSRF_HEADER).is_some_and(|t| super::auth::same(t.as_bytes(), csrf_token().as_bytes()));
     if is_htmx && token_ok {
         Ok(())
     } else {
         Err("the request has neither a same-origin Origin nor the dashboard's CSRF token")
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -153,6 +149,8 @@ struct Meta {
     target: String,
     status: &'static str,
     last_scan: String,
+    /// Security warnings from /health (a superuser login, a plan helper not used).
+    warnings: Vec<String>,
 }
 
 async fn meta(state: &AppState, title: String) -> Meta {
@@ -174,6 +172,7 @@ async fn meta(state: &AppState, title: String) -> Meta {
         target: h.target,
         status: h.status,
         last_scan,
+        warnings: h.security.warnings,
     }
 }
 
@@ -214,39 +213,7 @@ fn html(status: StatusCode, t: &impl Template) -> Response {
 /// Milliseconds since the epoch as `2026-11-25 04:55:12 UTC`.
 pub use optidb_core::time::human as fmt_time;
 
-/// Milliseconds with a precision that suits their size.
-pub fn fmt_ms(ms: f64) -> String {
-    if !ms.is_finite() {
-        return "–".into();
-    }
-    let a = ms.abs();
-    if a >= 100_000.0 {
-        format!("{} s", group(ms / 1000.0))
-    } else if a >= 100.0 {
-        format!("{} ms", group(ms))
-    } else if a >= 10.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{ms:.2} ms")
-    }
-}
-
-/// A number rounded to an integer with thin thousands separators.
-pub fn group(x: f64) -> String {
-    let n = x.round() as i64;
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push('\u{202f}');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        out.insert(0, '-');
-    }
-    out
-}
+pub use optidb_core::format::{group, ms as fmt_ms};
 
 /// A small coloured label.
 struct Badge {
@@ -305,27 +272,6 @@ fn risk_badge(risk: &str) -> Option<Badge> {
     Some(Badge::new(class, format!("risk: {short}"), risk))
 }
 
-fn preview(sql: &str, max: usize) -> String {
-    let flat = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() > max {
-        flat.chars().take(max - 1).collect::<String>() + "…"
-    } else {
-        flat
-    }
-}
-
-fn is_index_ddl(r: &Recommendation) -> bool {
-    matches!(r.rec_type, RecType::MissingIndex | RecType::CompositeIndex)
-        || r.ddl
-            .trim_start()
-            .to_ascii_uppercase()
-            .starts_with("CREATE INDEX")
-        || r.ddl
-            .trim_start()
-            .to_ascii_uppercase()
-            .starts_with("CREATE UNIQUE INDEX")
-}
-
 // ---------------------------------------------------------------------------------------------
 // The list page.
 
@@ -368,7 +314,7 @@ fn row_view(b: views::Bottleneck) -> RowView {
     }
     let reason = b.reason;
     RowView {
-        preview: preview(&b.query, 160),
+        preview: optidb_core::format::one_line(&b.query, 160),
         mean: fmt_ms(b.mean_ms),
         interval_mean: b.interval_mean_ms.map(fmt_ms),
         calls: group(b.calls as f64),
@@ -428,11 +374,7 @@ struct ChartDot {
 }
 
 fn metric_mean(m: &Metric) -> f64 {
-    m.interval
-        .as_ref()
-        .filter(|i| i.calls > 0)
-        .map(|i| i.mean_ms)
-        .unwrap_or(m.mean_ms)
+    m.recent_mean()
 }
 
 fn chart(metrics: &[Metric]) -> Option<Chart> {
@@ -700,7 +642,7 @@ fn rec_view(r: &Recommendation) -> RecView {
                     .unwrap_or_default()
             )
         }),
-        can_simulate: is_index_ddl(r),
+        can_simulate: r.is_index(),
     }
 }
 
@@ -804,12 +746,7 @@ async fn query_page(State(state): State<Arc<AppState>>, Path(id): Path<String>) 
     let (q, metrics, plans, plan_errors, mut recs, sims, tables) = match loaded {
         Ok(Ok(Some(x))) => x,
         Ok(Ok(None)) => {
-            let e = ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown query",
-                "no stored query has that id",
-                "scan first (POST /scan), or check the id with `optidb fingerprint`",
-            );
+            let e = ApiError::unknown_query();
             return error_page(&state, e).await;
         }
         Ok(Err(e)) => return error_page(&state, ApiError::internal(e)).await,
@@ -976,10 +913,6 @@ mod tests {
     fn times_and_numbers_read_well() {
         assert_eq!(fmt_time(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(fmt_time(1_795_000_000_000), "2026-11-18 11:06:40 UTC");
-        assert_eq!(fmt_ms(1.234), "1.23 ms");
-        assert_eq!(fmt_ms(12.34), "12.3 ms");
-        assert_eq!(fmt_ms(1234.0), "1\u{202f}234 ms");
-        assert_eq!(group(-1_234_567.0), "-1\u{202f}234\u{202f}567");
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {

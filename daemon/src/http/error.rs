@@ -63,6 +63,16 @@ impl ApiError {
         )
     }
 
+    /// `404` for a well-formed query id no scan has stored.
+    pub fn unknown_query() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "unknown query",
+            "no stored query has that id",
+            "scan first (POST /scan), or check the id with `optidb fingerprint`",
+        )
+    }
+
     pub fn internal(why: impl std::fmt::Display) -> Self {
         tracing::error!("internal error: {why}");
         Self::new(

@@ -122,14 +122,7 @@ async fn query(
     .await
     .map_err(ApiError::internal)?
     .map_err(ApiError::internal)?;
-    detail.map(Json).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown query",
-            "no stored query has that id",
-            "scan first (POST /scan), or check the id with `optidb fingerprint`",
-        )
-    })
+    detail.map(Json).ok_or_else(|| ApiError::unknown_query())
 }
 
 /// Query string of `GET /bottlenecks`.

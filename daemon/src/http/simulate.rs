@@ -97,12 +97,7 @@ pub async fn run_simulation(
     .await
     .map_err(ApiError::internal)?
     .map(|(q, m, schema)| {
-        let mean = m.map(|m| {
-            m.interval
-                .filter(|i| i.calls > 0)
-                .map(|i| i.mean_ms)
-                .unwrap_or(m.mean_ms)
-        });
+        let mean = m.map(|m| m.recent_mean());
         let tables = schema
             .map(|s| TableSizes::from_tables(&s.tables))
             .unwrap_or_default();
@@ -110,12 +105,7 @@ pub async fn run_simulation(
     })
     .map_err(ApiError::internal)?;
     let Some(query) = query else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown query",
-            "no stored query has that id",
-            "scan first (POST /scan), or check the id with `optidb fingerprint`",
-        ));
+        return Err(ApiError::unknown_query());
     };
 
     let req = SimRequest {
@@ -216,12 +206,7 @@ pub async fn simulate_workload(
         let all = store.recommendations(&target)?;
         let mut recs = Vec::new();
         if wanted.is_empty() {
-            recs.extend(all.into_iter().filter(|r| {
-                r.ddl
-                    .trim_start()
-                    .to_uppercase()
-                    .starts_with("CREATE INDEX")
-            }));
+            recs.extend(all.into_iter().filter(|r| r.is_index()));
         } else {
             for id in &wanted {
                 match store.recommendation(&target, id)? {

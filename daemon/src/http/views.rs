@@ -118,11 +118,7 @@ fn row(
         mean_ms: m.mean_ms,
         calls: m.calls,
         total_ms: m.total_ms,
-        interval_mean_ms: m
-            .interval
-            .as_ref()
-            .filter(|i| i.calls > 0)
-            .map(|i| i.mean_ms),
+        interval_mean_ms: m.interval_mean(),
         interval_calls: m.interval.as_ref().map(|i| i.calls),
         reason: reason(m, plan, top),
         ddl: top.map(|r| r.ddl.clone()),
@@ -152,12 +148,7 @@ pub fn lookup(
         };
         let plans = store.plans(target, fp, 4)?;
         let plan = best_plan(&plans);
-        let mean_ms = m
-            .interval
-            .as_ref()
-            .filter(|i| i.calls > 0)
-            .map(|i| i.mean_ms)
-            .unwrap_or(m.mean_ms);
+        let mean_ms = m.recent_mean();
         let last_simulation = store
             .simulations(target, fp, 1)?
             .pop()

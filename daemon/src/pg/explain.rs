@@ -25,6 +25,10 @@ use optidb_core::sql::reach::Reach;
 use std::time::Duration;
 use tokio_postgres::Row;
 
+/// Sets the application's search path for the rest of the unit (prepared once per session;
+/// always run with `search_path = pg_catalog`, before the switch).
+const SEARCH_PATH_SQL: &str = "SELECT /* optidb */ pg_catalog.set_config('search_path', $1, true)";
+
 /// How a statement is planned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Form {
@@ -95,6 +99,8 @@ pub struct Planner<'s> {
     session: &'s Session,
     unit: Unit,
     prepared: usize,
+    /// `<schema>.explain($1, $2, $3, $4)` when the plan helper is in use (prepared once).
+    helper: Option<tokio_postgres::Statement>,
 }
 
 impl<'s> Planner<'s> {
@@ -110,16 +116,27 @@ impl<'s> Planner<'s> {
         for (reach, strict) in checks {
             unit.push_guard(trust::guard(session, reach, *strict).await?);
         }
-        unit.push(
-            Step::new(format!(
-                "SELECT {MARKER} pg_catalog.set_config('search_path', $1, true)"
-            ))
-            .param(Param::Text(session.target.app_search_path())),
-        );
+        let path = session
+            .prepared(SEARCH_PATH_SQL, &[tokio_postgres::types::Type::TEXT])
+            .await?;
+        unit.push(Step::prepared(path).param(Param::Text(session.target.app_search_path())));
+        let helper = match &session.info.helper {
+            HelperState::Ok { schema, .. } => {
+                use tokio_postgres::types::Type;
+                let sql = format!("SELECT {MARKER} {schema}.explain($1, $2, $3, $4)");
+                Some(
+                    session
+                        .prepared(&sql, &[Type::TEXT, Type::TEXT, Type::BOOL, Type::INT4])
+                        .await?,
+                )
+            }
+            _ => None,
+        };
         Ok(Planner {
             session,
             unit,
             prepared: 0,
+            helper,
         })
     }
 
@@ -134,18 +151,14 @@ impl<'s> Planner<'s> {
         let s = self.session;
         let generic = form == Form::Generic;
         let nparams = sql::lex::max_param(sql);
-        if let (HelperState::Ok { schema, .. }, Form::Generic | Form::Custom) =
-            (&s.info.helper, form)
-        {
+        if let (Some(helper), Form::Generic | Form::Custom) = (&self.helper, form) {
             self.unit.prepares(helper::HELPER_PREPARED);
-            return self.unit.push_slow(
-                Step::new(format!("SELECT {MARKER} {schema}.explain($1, $2, $3, $4)")).params([
-                    Param::Text(sql.to_string()),
-                    Param::Text(s.target.app_search_path()),
-                    Param::Bool(generic),
-                    Param::Int4(nparams as i32),
-                ]),
-            );
+            return self.unit.push_slow(Step::prepared(helper.clone()).params([
+                Param::Text(sql.to_string()),
+                Param::Text(s.target.app_search_path()),
+                Param::Bool(generic),
+                Param::Int4(nparams as i32),
+            ]));
         }
         match form {
             Form::Generic if s.server_version_num < 160000 => {

@@ -208,15 +208,7 @@ impl Default for SetupNames {
 
 /// Whether `name` is a plain identifier `optidb setup-sql` accepts for a role or schema.
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    name.len() <= 63 && super::session::is_plain_ident(name)
 }
 
 /// The SQL that creates OptiDB's least-privileged roles and the plan helper. Names must pass

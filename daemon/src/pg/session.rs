@@ -163,17 +163,19 @@ impl TargetConfig {
     }
 }
 
+/// Whether `name` is a plain lower-case identifier (a letter or `_`, then letters, digits, `_`).
+pub fn is_plain_ident(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
 /// `name` as a PostgreSQL identifier: as is when it is a plain lower-case name, else quoted.
 pub fn quote_ident(name: &str) -> String {
-    let plain = !name.is_empty()
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
+    if is_plain_ident(name) {
         name.to_string()
     } else {
         format!("\"{}\"", name.replace('"', "\"\""))
@@ -219,8 +221,9 @@ pub struct Session {
     pub server_version_num: u32,
     pub info: ServerInfo,
     pub target: TargetConfig,
-    /// The untrusted-functions guard, prepared once per session (pg/trust.rs).
-    guard: tokio::sync::OnceCell<tokio_postgres::Statement>,
+    /// OptiDB's own fixed statements (the guard, a unit's settings and state check …),
+    /// prepared once per session: planned once, not at every unit.
+    prepared: tokio::sync::Mutex<std::collections::HashMap<String, tokio_postgres::Statement>>,
     broken: AtomicBool,
 }
 
@@ -243,17 +246,25 @@ impl Session {
         let _ = tokio::time::timeout(Duration::from_secs(2), token.cancel_query(NoTls)).await;
     }
 
-    /// The prepared guard statement (prepared on first use).
-    pub async fn guard(&self) -> Result<&tokio_postgres::Statement, PgError> {
-        self.guard
-            .get_or_try_init(|| async {
-                let types = super::trust::PARAM_TYPES;
-                self.client
-                    .prepare_typed(&super::trust::guard_sql(), &types)
-                    .await
-                    .map_err(PgError::from_pg)
-            })
+    /// One of OptiDB's own fixed statements (never foreign text), prepared on this connection
+    /// on first use. Prepared statements keep their plan; PostgreSQL re-plans one whose
+    /// search_path changed, so each is always run with the same search path.
+    pub async fn prepared(
+        &self,
+        sql: &str,
+        types: &[Type],
+    ) -> Result<tokio_postgres::Statement, PgError> {
+        let mut cache = self.prepared.lock().await;
+        if let Some(s) = cache.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self
+            .client
+            .prepare_typed(sql, types)
             .await
+            .map_err(PgError::from_pg)?;
+        cache.insert(sql.to_string(), s.clone());
+        Ok(s)
     }
 }
 
@@ -320,7 +331,7 @@ pub async fn connect(target: &TargetConfig) -> Result<Session, PgError> {
         server_version_num: version_num,
         info,
         target: target.clone(),
-        guard: tokio::sync::OnceCell::new(),
+        prepared: tokio::sync::Mutex::new(std::collections::HashMap::new()),
         broken: AtomicBool::new(false),
     })
 }

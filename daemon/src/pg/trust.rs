@@ -117,9 +117,10 @@ pub fn params(session: &Session, reach: &Reach, strict: bool) -> Vec<Param> {
     ]
 }
 
-/// The guard step for a unit (the statement is prepared once per session).
+/// The guard step for a unit (the statement is prepared once per session; it must run with
+/// `search_path = pg_catalog`, which units ensure).
 pub async fn guard(session: &Session, reach: &Reach, strict: bool) -> Result<Step, PgError> {
-    let statement = session.guard().await?.clone();
+    let statement = session.prepared(&guard_sql(), &PARAM_TYPES).await?;
     Ok(Step::prepared(statement).params(params(session, reach, strict)))
 }
 

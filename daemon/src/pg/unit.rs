@@ -6,14 +6,16 @@
 //! SELECT set_config(…, true) …            -- the session's settings asserted again, locally
 //! <the caller's statements>               -- a guard first (pg/trust.rs), then plans
 //! ROLLBACK                                -- undoes any setting a function changed
-//! RESET ALL; DEALLOCATE <ours>; hypopg_reset()
-//! SELECT pg_advisory_unlock_all(), <state check>
+//! DEALLOCATE <ours>
+//! SELECT <state check>, pg_advisory_unlock_all(), hypopg_reset()
 //! ```
 //!
 //! What a function could leave behind survives ROLLBACK in three ways only: SQL prepared
 //! statements, session-level advisory locks and hypopg's hypothetical indexes; the tail removes
-//! all three and then checks the session is exactly as it was pinned at connect time (settings,
-//! no prepared statement, same role). If that check or any clean-up statement fails, or the
+//! all three and checks the session is exactly as it was pinned at connect time (settings, no
+//! SQL prepared statement, same role) — a check rather than a `RESET ALL`, so a change that
+//! should be impossible is noticed instead of silently undone. OptiDB's own statements of a
+//! unit (settings, guard, check) are prepared once per session. If that check or any clean-up statement fails, or the
 //! unit runs past its deadline (the backend is then cancelled), the session is marked unusable
 //! and its owner reconnects: a connection whose state is in doubt is never reused.
 
@@ -21,7 +23,33 @@ use super::error::PgError;
 use super::pipeline::{self, Param, Step};
 use super::session::{Session, MARKER};
 use std::time::Duration;
+use tokio_postgres::types::Type;
 use tokio_postgres::Row;
+
+/// The unit's settings, asserted again for its transaction only ($1 statement_timeout, $2
+/// lock_timeout; the rest as pinned at connect). Prepared once per session.
+const SETTINGS_SQL: &str = "SELECT /* optidb */ \
+    pg_catalog.set_config('statement_timeout', $1, true), \
+    pg_catalog.set_config('lock_timeout', $2, true), \
+    pg_catalog.set_config('search_path', 'pg_catalog', true), \
+    pg_catalog.set_config('standard_conforming_strings', 'on', true), \
+    pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true), \
+    pg_catalog.set_config('jit', 'off', true)";
+
+/// After the ROLLBACK: releases session advisory locks and checks the session is as pinned at
+/// connect ($1..$3: statement_timeout, lock_timeout, idle_in_transaction_session_timeout as
+/// the server showed them), with no SQL prepared statement and the login role in charge. A
+/// unit that drove hypopg appends its reset. Prepared once per session.
+const CHECK_SQL: &str = "SELECT /* optidb */ \
+    (SELECT pg_catalog.count(*) FROM pg_catalog.pg_prepared_statements WHERE from_sql) = 0 \
+    AND pg_catalog.current_setting('default_transaction_read_only') = 'on' \
+    AND pg_catalog.current_setting('standard_conforming_strings') = 'on' \
+    AND pg_catalog.current_setting('search_path') = 'pg_catalog' \
+    AND pg_catalog.current_setting('statement_timeout') = $1 \
+    AND pg_catalog.current_setting('lock_timeout') = $2 \
+    AND pg_catalog.current_setting('idle_in_transaction_session_timeout') = $3 \
+    AND session_user = current_user, \
+    pg_catalog.pg_advisory_unlock_all()";
 
 /// Read-only (every target) or read-write (real-mode simulations on sandboxes only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +98,8 @@ pub enum UnitError {
     Prologue(tokio_postgres::Error),
     /// The unit did not finish in time: the backend was cancelled.
     Deadline(Duration),
+    /// Preparing one of OptiDB's own statements failed (nothing was sent for the unit).
+    Prepare(PgError),
 }
 
 impl UnitError {
@@ -81,6 +111,7 @@ impl UnitError {
             UnitError::Deadline(d) => {
                 PgError::Timeout(format!("planning (gave up after {:.1} s)", d.as_secs_f64()))
             }
+            UnitError::Prepare(e) => e,
         }
     }
 }
@@ -158,52 +189,38 @@ impl Unit {
             Access::ReadOnly => "BEGIN READ ONLY",
             Access::ReadWrite => "BEGIN READ WRITE",
         }));
-        steps.push(
-            Step::new(format!(
-                "SELECT {MARKER} pg_catalog.set_config('statement_timeout', $1, true), \
-                 pg_catalog.set_config('lock_timeout', $2, true), \
-                 pg_catalog.set_config('search_path', 'pg_catalog', true), \
-                 pg_catalog.set_config('standard_conforming_strings', 'on', true), \
-                 pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true), \
-                 pg_catalog.set_config('jit', 'off', true)"
-            ))
-            .param(Param::Text(format!("{}ms", st.as_millis().max(1))))
-            .param(Param::Text(format!("{}ms", lt.as_millis().max(1)))),
-        );
+        let settings = session
+            .prepared(SETTINGS_SQL, &[Type::TEXT, Type::TEXT])
+            .await
+            .map_err(UnitError::Prepare)?;
+        steps.push(Step::prepared(settings).params([
+            Param::Text(format!("{}ms", st.as_millis().max(1))),
+            Param::Text(format!("{}ms", lt.as_millis().max(1))),
+        ]));
         let body_at = steps.len();
         let body_len = self.body.len();
         steps.extend(self.body);
         let tail_at = steps.len();
         steps.push(Step::new("ROLLBACK"));
-        steps.push(Step::new("RESET ALL"));
         let mut tolerated = Vec::new(); // DEALLOCATE of a statement whose PREPARE never ran
         for name in &self.prepared {
             tolerated.push(steps.len());
             steps.push(Step::new(format!("DEALLOCATE {MARKER} {name}")));
         }
-        if let Some(h) = &self.hypopg_schema {
-            steps.push(Step::new(format!("SELECT {MARKER} {h}.hypopg_reset()")));
-        }
+        let check_sql = match &self.hypopg_schema {
+            Some(h) => format!("{CHECK_SQL}, {h}.hypopg_reset()"),
+            None => CHECK_SQL.to_string(),
+        };
+        let check = session
+            .prepared(&check_sql, &[Type::TEXT, Type::TEXT, Type::TEXT])
+            .await
+            .map_err(UnitError::Prepare)?;
         let [st0, lt0, it0] = &session.info.pinned_settings;
-        steps.push(
-            Step::new(format!(
-                "SELECT {MARKER} (SELECT pg_catalog.count(*) FROM pg_catalog.pg_prepared_statements \
-                   WHERE from_sql) = 0 \
-                 AND pg_catalog.current_setting('default_transaction_read_only') = 'on' \
-                 AND pg_catalog.current_setting('standard_conforming_strings') = 'on' \
-                 AND pg_catalog.current_setting('search_path') = 'pg_catalog' \
-                 AND pg_catalog.current_setting('statement_timeout') = $1 \
-                 AND pg_catalog.current_setting('lock_timeout') = $2 \
-                 AND pg_catalog.current_setting('idle_in_transaction_session_timeout') = $3 \
-                 AND session_user = current_user, \
-                 pg_catalog.pg_advisory_unlock_all()"
-            ))
-            .params([
-                Param::Text(st0.clone()),
-                Param::Text(lt0.clone()),
-                Param::Text(it0.clone()),
-            ]),
-        );
+        steps.push(Step::prepared(check).params([
+            Param::Text(st0.clone()),
+            Param::Text(lt0.clone()),
+            Param::Text(it0.clone()),
+        ]));
         let check_at = steps.len() - 1;
 
         let deadline = st * (self.slow_steps + 1) + Duration::from_secs(2);

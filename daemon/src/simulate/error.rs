@@ -128,6 +128,7 @@ impl From<UnitError> for SimError {
             UnitError::Step { error, .. } => SimError::from_pg(error),
             UnitError::Untrusted(m) => SimError::Untrusted(m),
             UnitError::Prologue(error) => SimError::Db(PgError::from_pg(error).to_string()),
+            UnitError::Prepare(e) => SimError::from(e),
             UnitError::Deadline(d) => SimError::Timeout(format!(
                 "gave up after {:.1} s and cancelled it",
                 d.as_secs_f64()

@@ -8,9 +8,7 @@
 
 use crate::pg::Session;
 use crate::simulate::{ddl, whatif, SimError, Stmt, ValidatedDdl, WhatIf};
-use optidb_core::model::{
-    DroppedCandidate, Evidence, Metric, Query, RecType, Recommendation, Verification,
-};
+use optidb_core::model::{DroppedCandidate, Evidence, Metric, Query, Recommendation, Verification};
 use std::collections::HashMap;
 
 /// A candidate that cuts the estimated cost by less than this (over its queries, weighted by
@@ -22,10 +20,6 @@ pub const MAX_CALLS: usize = 400;
 pub const MAX_QUERIES_PER_REC: usize = 5;
 /// Confidence taken off candidates that could not be verified.
 pub const UNVERIFIED_PENALTY: f64 = 0.1;
-
-fn is_index(r: &Recommendation) -> bool {
-    matches!(r.rec_type, RecType::MissingIndex | RecType::CompositeIndex)
-}
 
 /// Verifies the index recommendations of `recs` on `session` (see the module documentation).
 /// Non-index recommendations pass through unchanged. The result is sorted by score.
@@ -47,7 +41,7 @@ pub async fn verify(
     let mut cache: HashMap<(String, String), Result<WhatIf, String>> = HashMap::new();
 
     for mut r in recs {
-        if !is_index(&r) {
+        if !r.is_index() {
             out.push(r);
             continue;
         }

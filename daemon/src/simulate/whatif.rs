@@ -28,6 +28,7 @@ use crate::pg::explain::{check_plannable, plan_json, Form, Planner};
 use crate::pg::pipeline::{Param, Step};
 use crate::pg::unit::{Access, Answers, UnitError};
 use crate::pg::{Session, MARKER};
+use tokio_postgres::types::Type;
 
 /// What to plan: a normalized statement or a sample with real values.
 #[derive(Debug, Clone, Copy)]
@@ -120,21 +121,30 @@ pub async fn whatif(
     let mut p = Planner::start(session, Access::ReadOnly, &[(&reach, false)])
         .await
         .map_err(SimError::from)?;
+    // OptiDB's own statements, prepared once per session; they run after the unit switched to
+    // the application's search path (the DDL's names resolve like the application's).
+    let text = Type::TEXT;
+    let reset = session
+        .prepared(&format!("SELECT {MARKER} {h}.hypopg_reset()"), &[])
+        .await?;
+    // The index and its estimated size (NULL when hypopg cannot tell).
+    let create = session
+        .prepared(
+            &format!(
+                "SELECT {MARKER} x.indexname, {h}.hypopg_relation_size(x.indexrelid)::pg_catalog.int8 \
+                 FROM {h}.hypopg_create_index($1) AS x"
+            ),
+            &[text],
+        )
+        .await?;
     p.unit().uses_hypopg(&h);
-    p.unit()
-        .push(Step::new(format!("SELECT {MARKER} {h}.hypopg_reset()")));
+    p.unit().push(Step::prepared(reset));
     let before_at = p.plan(sql, stmt.form());
     let create_at: Vec<usize> = hypo
         .iter()
         .map(|d| {
-            // The index and its estimated size (NULL when hypopg cannot tell).
-            p.unit().push(
-                Step::new(format!(
-                    "SELECT {MARKER} x.indexname, {h}.hypopg_relation_size(x.indexrelid)::pg_catalog.int8 \
-                     FROM {h}.hypopg_create_index($1) AS x"
-                ))
-                .param(Param::Text(d.clone())),
-            )
+            p.unit()
+                .push(Step::prepared(create.clone()).param(Param::Text(d.clone())))
         })
         .collect();
     let after_at = p.plan(sql, stmt.form());

@@ -38,7 +38,7 @@ pub fn code_actions(
                 continue;
             }
             let ddl = r.ddl.trim().to_string();
-            let short = shorten(&ddl, 80);
+            let short = optidb_core::format::one_line(&ddl, 80);
             out.push(CodeActionOrCommand::CodeAction(CodeAction {
                 title: format!("Copy DDL: {short}"),
                 kind: Some(CodeActionKind::QUICKFIX),
@@ -90,15 +90,6 @@ pub fn code_actions(
         }
     }
     out
-}
-
-fn shorten(s: &str, max: usize) -> String {
-    let one_line = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= max {
-        one_line
-    } else {
-        one_line.chars().take(max - 1).collect::<String>() + "…"
-    }
 }
 
 #[cfg(test)]

@@ -166,7 +166,7 @@ mod tests {
             md.contains("```sql\nCREATE INDEX CONCURRENTLY ON public.tickets"),
             "{md}"
         );
-        assert!(md.contains("24.6 ms → 1.7 ms (−93%)"), "{md}");
+        assert!(md.contains("24.6 ms → 1.70 ms (−93%)"), "{md}");
     }
 
     #[test]

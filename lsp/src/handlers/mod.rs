@@ -28,33 +28,7 @@ impl DocView<'_> {
     }
 }
 
-/// `1240` → `1,240`.
-pub fn thousands(n: i64) -> String {
-    let s = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
-}
-
-/// `24.61` → `24.6 ms`, `0.0421` → `0.042 ms`, `12345.6` → `12.3 s`.
-pub fn duration_ms(ms: f64) -> String {
-    if ms >= 10_000.0 {
-        format!("{:.1} s", ms / 1000.0)
-    } else if ms >= 1.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{ms:.3} ms")
-    }
-}
+pub use optidb_core::format::{ms as duration_ms, thousands};
 
 /// What an index DDL creates, short: `CREATE INDEX … ON public.tickets USING btree (buyer_id)`
 /// → `tickets(buyer_id)`. `None` when the DDL is not a CREATE INDEX.
@@ -87,16 +61,6 @@ pub fn index_target(ddl: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats() {
-        assert_eq!(thousands(1240), "1,240");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_000_000), "1,000,000");
-        assert_eq!(duration_ms(24.61), "24.6 ms");
-        assert_eq!(duration_ms(0.0421), "0.042 ms");
-        assert_eq!(duration_ms(12_345.6), "12.3 s");
-    }
 
     #[test]
     fn index_targets() {

@@ -131,12 +131,13 @@ reached(fn, via) AS (
      WHERE p.pronamespace IN (SELECT nsp FROM path)
     UNION ALL
     -- operators named or implied, in any schema (operator classes find them without the path)
+    -- (built-in operators are skipped first: one pass over pg_operator is cheaper than an index
+    -- probe per name that returns every built-in of that name)
     SELECT f.fn, 'operator ' || op.oid::regoperator::text
-      FROM unnest($6::text[]) AS x(name)
-     CROSS JOIN LATERAL (SELECT o.oid, o.oprcode, o.oprrest, o.oprjoin FROM pg_operator o
-                          WHERE o.oprname = x.name
-                            AND o.oprnamespace <> 'pg_catalog'::regnamespace OFFSET 0) op
+      FROM (SELECT o.oid, o.oprname, o.oprcode, o.oprrest, o.oprjoin FROM pg_operator o
+             WHERE o.oprnamespace <> 'pg_catalog'::regnamespace OFFSET 0) op
      CROSS JOIN LATERAL unnest(ARRAY[op.oprcode::oid, op.oprrest::oid, op.oprjoin::oid]) AS f(fn)
+     WHERE op.oprname = ANY ($6::text[])
     UNION ALL
     -- casts from or to the types named
     SELECT c.castfunc, 'cast from ' || c.castsource::regtype::text || ' to ' || c.casttarget::regtype::text
