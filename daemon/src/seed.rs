@@ -50,9 +50,6 @@ pub const EXPECTED_ROWS: [(&str, i64); 8] = [
     ("public.events", 302_000),
 ];
 
-/// Marks OptiDB's own statements (catalog checks, summaries) so the advisor can tell them from
-/// the application's. Workload statements never carry it.
-
 /// What [`load`] did.
 #[derive(Debug, Clone)]
 pub struct LoadSummary {

@@ -122,7 +122,7 @@ async fn query(
     .await
     .map_err(ApiError::internal)?
     .map_err(ApiError::internal)?;
-    detail.map(Json).ok_or_else(|| ApiError::unknown_query())
+    detail.map(Json).ok_or_else(ApiError::unknown_query)
 }
 
 /// Query string of `GET /bottlenecks`.
