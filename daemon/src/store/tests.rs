@@ -1,6 +1,7 @@
 //! Tests of the meta store: every read and write path, retention, format version, the lock,
 //! target ids, and crash atomicity (a child process killed with SIGKILL while committing).
 
+use super::keys::Keys;
 use super::*;
 use optidb_core::model::{MetricDelta, PlanFacts, PlanKind, SchemaTable};
 use serde_json::json;
