@@ -7,8 +7,8 @@
 
 use super::{metric_evidence, norm_expr, MIN_TABLE_ROWS};
 use crate::analyze::advisor::count;
-use crate::analyze::advisor::workload::{ScanCtx, Workload};
-use optidb_core::model::{DroppedCandidate, Evidence, QueryId, RecTarget, RecType};
+use crate::analyze::advisor::workload::{JoinCtx, QueryCtx, ScanCond, ScanCtx, Workload};
+use optidb_core::model::{DroppedCandidate, Evidence, Plan, QueryId, RecTarget, RecType};
 use std::collections::BTreeSet;
 
 /// The trigram method/opclass as `RecTarget::using` names it.
@@ -104,311 +104,351 @@ fn kept_fraction(s: &ScanCtx, table_rows: f64) -> f64 {
     out / table_rows.max(1.0)
 }
 
+/// What one query's candidates are collected into.
+struct Found<'a> {
+    w: &'a Workload<'a>,
+    stale: &'a BTreeSet<String>,
+    out: Vec<IndexCandidate>,
+    drops: Vec<DroppedCandidate>,
+}
+
+/// One query's context while its candidates are found.
+struct Query<'q> {
+    ctx: &'q QueryCtx<'q>,
+    plan: &'q Plan,
+    qid: &'q str,
+    single_table: bool,
+    /// Tables that already got a candidate from this query.
+    served: BTreeSet<String>,
+}
+
 /// Index candidates of every query, and what was considered and dropped.
 pub fn candidates(
     w: &Workload<'_>,
     stale: &BTreeSet<String>,
 ) -> (Vec<IndexCandidate>, Vec<DroppedCandidate>) {
-    let mut out = Vec::new();
-    let mut drops = Vec::new();
+    let mut f = Found {
+        w,
+        stale,
+        out: Vec::new(),
+        drops: Vec::new(),
+    };
     for q in &w.queries {
         let Some(plan) = q.best_plan() else { continue };
-        let qid = q.query.id.as_str();
         let (scans, joins) = w.walk(plan);
-        let single_table = scans.len() == 1;
-        let mut tables_with_candidate = BTreeSet::new();
+        let mut query = Query {
+            ctx: q,
+            plan,
+            qid: q.query.id.as_str(),
+            single_table: scans.len() == 1,
+            served: BTreeSet::new(),
+        };
         for s in scans.iter().filter(|s| s.seq) {
-            let own: Vec<_> = s.conds.iter().filter(|c| c.source == "Filter").collect();
-            if own.is_empty() {
+            f.filtered_scan(&mut query, s);
+        }
+        for j in joins.iter().filter(|j| j.seq) {
+            f.join_key(&mut query, j);
+        }
+    }
+    (f.out, f.drops)
+}
+
+impl Found<'_> {
+    /// A sequential scan with its own filter: why it gets no index (a subplan, a small table,
+    /// stale statistics), a trigram index for leading-wildcard patterns, or a btree index.
+    fn filtered_scan(&mut self, q: &mut Query<'_>, s: &ScanCtx) {
+        let own: Vec<&ScanCond> = s.conds.iter().filter(|c| c.source == "Filter").collect();
+        if own.is_empty() || self.gate(q, s, &own[0].column) {
+            return;
+        }
+        self.trigram(q, s, &own);
+        if !q.served.contains(&s.table) {
+            self.btree(q, s, &own);
+        }
+    }
+
+    /// Whether the scan's table is out of the question, with the reason recorded.
+    fn gate(&mut self, q: &Query<'_>, s: &ScanCtx, first_col: &str) -> bool {
+        let t = &s.table;
+        let rows = self.w.table_rows(t);
+        let why = if s.in_subplan {
+            format!(
+                "{} runs inside a correlated subquery (once per outer row): see the rewrite \
+                 recommendation for this query, which also names the index",
+                s.node_label
+            )
+        } else if rows < MIN_TABLE_ROWS {
+            format!(
+                "{t} has ~{} rows (< {}): a sequential scan of a table this small is as fast \
+                 as an index and costs no writes",
+                count(rows),
+                count(MIN_TABLE_ROWS)
+            )
+        } else if self.stale.contains(t) {
+            format!(
+                "the statistics of {t} are stale (see the stats recommendation): index \
+                 advice on it waits until ANALYZE has run, since the plan may change"
+            )
+        } else {
+            return false;
+        };
+        self.drops
+            .push(dropped(t, vec![first_col.to_string()], BTREE, q.qid, why));
+        true
+    }
+
+    /// Leading-wildcard patterns: a trigram GIN index, never btree.
+    fn trigram(&mut self, q: &mut Query<'_>, s: &ScanCtx, own: &[&ScanCond]) {
+        let (w, t) = (self.w, &s.table);
+        let rows = w.table_rows(t);
+        for lw in &q.ctx.text.leading_wildcards {
+            if !own.iter().any(|c| {
+                norm_expr(&c.column) == norm_expr(&lw.column) && c.operator.ends_with("LIKE")
+            }) {
                 continue;
             }
-            let t = &s.table;
-            let rows = w.table_rows(t);
-            let filter_text: Vec<String> = own
-                .iter()
-                .map(|c| format!("{} {}", c.column, c.operator))
-                .collect();
-            let first_col = own[0].column.clone();
-            if s.in_subplan {
-                drops.push(dropped(
+            if lw.fragment_len.unwrap_or(0) < 3 {
+                self.drops.push(dropped(
                     t,
-                    vec![first_col],
-                    BTREE,
-                    qid,
+                    vec![lw.column.clone()],
+                    TRGM,
+                    q.qid,
                     format!(
-                    "{} runs inside a correlated subquery (once per outer row): see the rewrite \
-                     recommendation for this query, which also names the index",
-                    s.node_label
-                ),
-                ));
-                continue;
-            }
-            if rows < MIN_TABLE_ROWS {
-                drops.push(dropped(
-                    t,
-                    vec![first_col],
-                    BTREE,
-                    qid,
-                    format!(
-                    "{t} has ~{} rows (< {}): a sequential scan of a table this small is as fast \
-                     as an index and costs no writes",
-                    count(rows),
-                    count(MIN_TABLE_ROWS)
-                ),
-                ));
-                continue;
-            }
-            if stale.contains(t) {
-                drops.push(dropped(
-                    t,
-                    vec![first_col],
-                    BTREE,
-                    qid,
-                    format!(
-                        "the statistics of {t} are stale (see the stats recommendation): index \
-                     advice on it waits until ANALYZE has run, since the plan may change"
-                    ),
-                ));
-                continue;
-            }
-            // Leading-wildcard patterns: trigram GIN, never btree.
-            for lw in &q.text.leading_wildcards {
-                if !own.iter().any(|c| {
-                    norm_expr(&c.column) == norm_expr(&lw.column) && c.operator.ends_with("LIKE")
-                }) {
-                    continue;
-                }
-                if lw.fragment_len.unwrap_or(0) < 3 {
-                    drops.push(dropped(
-                        t,
-                        vec![lw.column.clone()],
-                        super::missing_index::TRGM,
-                        qid,
-                        format!(
                         "pattern {:?} has no run of 3 or more literal characters: a trigram index \
                          cannot narrow it",
                         lw.pattern.as_deref().unwrap_or("?")
                     ),
-                    ));
-                    continue;
-                }
-                if let Some(ix) = leading_index(w, t, &lw.column, TRGM) {
-                    drops.push(dropped(
-                        t,
-                        vec![lw.column.clone()],
-                        TRGM,
-                        qid,
-                        format!("the trigram index {ix} already covers {}", lw.column),
-                    ));
-                    continue;
-                }
-                out.push(IndexCandidate {
-                    table: t.clone(),
-                    columns: vec![lw.column.clone()],
-                    using: TRGM.into(),
-                    query_ids: vec![qid.to_string()],
-                    evidence: vec![scan_evidence(s, plan.captured_at, rows), metric_evidence(q)],
-                    why: vec![format!(
-                        "{} {} {:?} has a leading wildcard, which no btree index can serve (btree \
-                         needs a fixed prefix); a pg_trgm GIN index can, since the pattern has a \
-                         run of {} literal characters. Today {} reads {}",
-                        lw.column,
-                        lw.operator,
-                        lw.pattern.as_deref().unwrap_or(""),
-                        lw.fragment_len.unwrap_or(0),
-                        s.node_label,
-                        rows_phrase(s, rows)
-                    )],
-                    analyzed: s.act_rows_total.is_some(),
-                });
-                tables_with_candidate.insert(t.clone());
-            }
-            if tables_with_candidate.contains(t) {
+                ));
                 continue;
             }
-            let frac = kept_fraction(s, rows);
-            let mut eq: Vec<String> = Vec::new();
-            let mut range: Option<String> = None;
-            for c in &own {
-                if EQ_OPS.contains(&c.operator.as_str()) && !eq.contains(&c.column) {
-                    eq.push(c.column.clone());
-                }
-            }
-            for c in &own {
-                if RANGE_OPS.contains(&c.operator.as_str())
-                    && !eq.contains(&c.column)
-                    && range.is_none()
-                {
-                    range = Some(c.column.clone());
-                }
-            }
-            if eq.is_empty() && range.is_none() {
-                continue;
-            }
-            if frac > MAX_SELECTIVITY {
-                drops.push(dropped(
+            if let Some(ix) = leading_index(w, t, &lw.column, TRGM) {
+                self.drops.push(dropped(
                     t,
-                    eq.iter().chain(range.iter()).cloned().collect(),
-                    BTREE,
-                    qid,
-                    format!(
+                    vec![lw.column.clone()],
+                    TRGM,
+                    q.qid,
+                    format!("the trigram index {ix} already covers {}", lw.column),
+                ));
+                continue;
+            }
+            self.out.push(IndexCandidate {
+                table: t.clone(),
+                columns: vec![lw.column.clone()],
+                using: TRGM.into(),
+                query_ids: vec![q.qid.to_string()],
+                evidence: vec![
+                    scan_evidence(s, q.plan.captured_at, rows),
+                    metric_evidence(q.ctx),
+                ],
+                why: vec![format!(
+                    "{} {} {:?} has a leading wildcard, which no btree index can serve (btree \
+                     needs a fixed prefix); a pg_trgm GIN index can, since the pattern has a \
+                     run of {} literal characters. Today {} reads {}",
+                    lw.column,
+                    lw.operator,
+                    lw.pattern.as_deref().unwrap_or(""),
+                    lw.fragment_len.unwrap_or(0),
+                    s.node_label,
+                    rows_phrase(s, rows)
+                )],
+                analyzed: s.act_rows_total.is_some(),
+            });
+            q.served.insert(t.clone());
+        }
+    }
+
+    /// Equality columns (most selective first), then one range column, then the ORDER BY keys
+    /// when a LIMIT makes serving the order worth it.
+    fn btree(&mut self, q: &mut Query<'_>, s: &ScanCtx, own: &[&ScanCond]) {
+        let (w, t) = (self.w, &s.table);
+        let rows = w.table_rows(t);
+        let filter_text: Vec<String> = own
+            .iter()
+            .map(|c| format!("{} {}", c.column, c.operator))
+            .collect();
+        let frac = kept_fraction(s, rows);
+        let mut eq: Vec<String> = Vec::new();
+        let mut range: Option<String> = None;
+        for c in own {
+            if EQ_OPS.contains(&c.operator.as_str()) && !eq.contains(&c.column) {
+                eq.push(c.column.clone());
+            }
+        }
+        for c in own {
+            if RANGE_OPS.contains(&c.operator.as_str())
+                && !eq.contains(&c.column)
+                && range.is_none()
+            {
+                range = Some(c.column.clone());
+            }
+        }
+        if eq.is_empty() && range.is_none() {
+            return;
+        }
+        if frac > MAX_SELECTIVITY {
+            self.drops.push(dropped(
+                t,
+                eq.iter().chain(range.iter()).cloned().collect(),
+                BTREE,
+                q.qid,
+                format!(
                     "the filter ({}) keeps {:.0}% of {t}: a sequential scan is the right plan for \
                      that many rows",
                     filter_text.join(", "),
                     frac * 100.0
                 ),
-                ));
-                continue;
-            }
-            // Most selective equality column first.
-            eq.sort_by(|a, b| {
-                let da = w.distinct(t, a).unwrap_or(-1.0);
-                let db = w.distinct(t, b).unwrap_or(-1.0);
-                db.total_cmp(&da)
-            });
-            let mut columns = eq.clone();
-            let sort_keys: Vec<String> = plan
-                .facts
-                .sort_keys
-                .iter()
-                .map(|k| sort_column(k))
-                .collect();
-            let serve_order = q.text.has_limit
-                && single_table
-                && !sort_keys.is_empty()
-                && (range.is_none() || range.as_deref() == sort_keys.first().map(|s| s.as_str()));
-            if let Some(r) = &range {
-                columns.push(r.clone());
-            }
-            if serve_order {
-                for k in &sort_keys {
-                    if !columns.contains(k) {
-                        columns.push(k.clone());
-                    }
+            ));
+            return;
+        }
+        // Most selective equality column first.
+        eq.sort_by(|a, b| {
+            let da = w.distinct(t, a).unwrap_or(-1.0);
+            let db = w.distinct(t, b).unwrap_or(-1.0);
+            db.total_cmp(&da)
+        });
+        let mut columns = eq.clone();
+        let sort_keys: Vec<String> = q
+            .plan
+            .facts
+            .sort_keys
+            .iter()
+            .map(|k| sort_column(k))
+            .collect();
+        let serve_order = q.ctx.text.has_limit
+            && q.single_table
+            && !sort_keys.is_empty()
+            && (range.is_none() || range.as_deref() == sort_keys.first().map(|s| s.as_str()));
+        if let Some(r) = &range {
+            columns.push(r.clone());
+        }
+        if serve_order {
+            for k in &sort_keys {
+                if !columns.contains(k) {
+                    columns.push(k.clone());
                 }
             }
-            if let Some(ix) = leading_index(w, t, &columns[0], BTREE) {
-                drops.push(dropped(
-                    t,
-                    columns.clone(),
-                    BTREE,
-                    qid,
-                    format!(
+        }
+        if let Some(ix) = leading_index(w, t, &columns[0], BTREE) {
+            self.drops.push(dropped(
+                t,
+                columns.clone(),
+                BTREE,
+                q.qid,
+                format!(
                     "the existing index {ix} already leads with {}; the planner chose {} anyway \
                      (check the statistics rather than add an index)",
                     columns[0], s.node_label
                 ),
-                ));
-                continue;
-            }
-            let mut why = format!(
-                "{} reads {} to keep {} (filter: {})",
-                s.node_label,
-                rows_phrase(s, rows),
-                kept_phrase(s),
-                filter_text.join(" AND ")
-            );
-            if columns.len() > 1 {
-                why.push_str(&format!(
-                    "; key order: equality columns first ({}), then {}",
-                    if eq.is_empty() { "none".to_string() } else { eq.join(", ") },
-                    match (&range, serve_order) {
-                        (Some(r), true) => format!("the range and ORDER BY column {r}, so one index scan returns rows in order and stops at the LIMIT"),
-                        (Some(r), false) => format!("the range column {r}"),
-                        (None, _) => "the ORDER BY keys, so the LIMIT stops the index scan early".to_string(),
-                    }
-                ));
-            }
-            let expr = columns.iter().find(|c| c.contains('('));
-            if let Some(e) = expr {
-                why.push_str(&format!(
-                    "; {e} is an expression, so only an expression index on it can serve the filter"
-                ));
-                // A function on an indexed column: say why that index does not help.
-                let inner = e
-                    .split_once('(')
-                    .and_then(|(_, rest)| rest.split([',', ')']).next())
-                    .map(|c| c.trim().to_string());
-                if let Some(ix) =
-                    inner.and_then(|c| leading_index(w, t, &c, BTREE).map(|ix| (c, ix)))
-                {
-                    why.push_str(&format!(
-                        " (the existing index {} on {} cannot serve {e}: a function on an indexed \
-                         column hides it from the index; alternatively rewrite the predicate so {} \
-                         stands alone, e.g. a range instead of date({}) = …)",
-                        ix.1, ix.0, ix.0, ix.0
-                    ));
-                }
-            }
-            out.push(IndexCandidate {
-                table: t.clone(),
-                columns,
-                using: BTREE.into(),
-                query_ids: vec![qid.to_string()],
-                evidence: vec![scan_evidence(s, plan.captured_at, rows), metric_evidence(q)],
-                why: vec![why],
-                analyzed: s.act_rows_total.is_some(),
-            });
-            tables_with_candidate.insert(t.clone());
+            ));
+            return;
         }
-        // Join keys: a big table read whole to join a few rows.
-        for j in joins.iter().filter(|j| j.seq) {
-            let t = &j.table;
-            if tables_with_candidate.contains(t) {
-                continue;
+        let mut why = format!(
+            "{} reads {} to keep {} (filter: {})",
+            s.node_label,
+            rows_phrase(s, rows),
+            kept_phrase(s),
+            filter_text.join(" AND ")
+        );
+        if columns.len() > 1 {
+            why.push_str(&format!(
+                "; key order: equality columns first ({}), then {}",
+                if eq.is_empty() { "none".to_string() } else { eq.join(", ") },
+                match (&range, serve_order) {
+                    (Some(r), true) => format!("the range and ORDER BY column {r}, so one index scan returns rows in order and stops at the LIMIT"),
+                    (Some(r), false) => format!("the range column {r}"),
+                    (None, _) => "the ORDER BY keys, so the LIMIT stops the index scan early".to_string(),
+                }
+            ));
+        }
+        if let Some(e) = columns.iter().find(|c| c.contains('(')) {
+            why.push_str(&format!(
+                "; {e} is an expression, so only an expression index on it can serve the filter"
+            ));
+            // A function on an indexed column: say why that index does not help.
+            let inner = e
+                .split_once('(')
+                .and_then(|(_, rest)| rest.split([',', ')']).next())
+                .map(|c| c.trim().to_string());
+            if let Some(ix) = inner.and_then(|c| leading_index(w, t, &c, BTREE).map(|ix| (c, ix))) {
+                why.push_str(&format!(
+                    " (the existing index {} on {} cannot serve {e}: a function on an indexed \
+                     column hides it from the index; alternatively rewrite the predicate so {} \
+                     stands alone, e.g. a range instead of date({}) = …)",
+                    ix.1, ix.0, ix.0, ix.0
+                ));
             }
-            let rows = w.table_rows(t);
-            let other = j.other_act_rows.unwrap_or(j.other_rows);
-            if rows < MIN_TABLE_ROWS || other * 20.0 > rows || stale.contains(t) {
-                continue;
-            }
-            if let Some(ix) = leading_index(w, t, &j.column, BTREE) {
-                drops.push(dropped(
-                    t,
-                    vec![j.column.clone()],
-                    BTREE,
-                    qid,
-                    format!(
-                        "the existing index {ix} already leads with the join key {}",
+        }
+        self.out.push(IndexCandidate {
+            table: t.clone(),
+            columns,
+            using: BTREE.into(),
+            query_ids: vec![q.qid.to_string()],
+            evidence: vec![
+                scan_evidence(s, q.plan.captured_at, rows),
+                metric_evidence(q.ctx),
+            ],
+            why: vec![why],
+            analyzed: s.act_rows_total.is_some(),
+        });
+        q.served.insert(t.clone());
+    }
+
+    /// Join keys: a big table read whole to join a few rows.
+    fn join_key(&mut self, q: &mut Query<'_>, j: &JoinCtx) {
+        let (w, t) = (self.w, &j.table);
+        if q.served.contains(t) {
+            return;
+        }
+        let rows = w.table_rows(t);
+        let other = j.other_act_rows.unwrap_or(j.other_rows);
+        if rows < MIN_TABLE_ROWS || other * 20.0 > rows || self.stale.contains(t) {
+            return;
+        }
+        if let Some(ix) = leading_index(w, t, &j.column, BTREE) {
+            self.drops.push(dropped(
+                t,
+                vec![j.column.clone()],
+                BTREE,
+                q.qid,
+                format!(
+                    "the existing index {ix} already leads with the join key {}",
+                    j.column
+                ),
+            ));
+            return;
+        }
+        self.out.push(IndexCandidate {
+            table: t.clone(),
+            columns: vec![j.column.clone()],
+            using: BTREE.into(),
+            query_ids: vec![q.qid.to_string()],
+            evidence: vec![
+                Evidence {
+                    source: "plan".into(),
+                    text: format!(
+                        "{}: {t} (~{} rows) is read by a sequential scan to join {} row(s) on {}",
+                        j.node_label,
+                        count(rows),
+                        count(other),
                         j.column
                     ),
-                ));
-                continue;
-            }
-            out.push(IndexCandidate {
-                table: t.clone(),
-                columns: vec![j.column.clone()],
-                using: BTREE.into(),
-                query_ids: vec![qid.to_string()],
-                evidence: vec![
-                    Evidence {
-                        source: "plan".into(),
-                        text: format!(
-                            "{}: {t} (~{} rows) is read by a sequential scan to join {} row(s) on {}",
-                            j.node_label,
-                            count(rows),
-                            count(other),
-                            j.column
-                        ),
-                        captured_at: Some(plan.captured_at),
-                    },
-                    metric_evidence(q),
-                ],
-                why: vec![format!(
-                    "{} reads all ~{} rows of {t} to match {} row(s) from the other side on {}; \
-                     with an index on {} the planner can look those rows up with a nested loop",
-                    j.node_label,
-                    count(rows),
-                    count(other),
-                    j.column,
-                    j.column
-                )],
-                analyzed: j.other_act_rows.is_some(),
-            });
-            tables_with_candidate.insert(t.clone());
-        }
+                    captured_at: Some(q.plan.captured_at),
+                },
+                metric_evidence(q.ctx),
+            ],
+            why: vec![format!(
+                "{} reads all ~{} rows of {t} to match {} row(s) from the other side on {}; \
+                 with an index on {} the planner can look those rows up with a nested loop",
+                j.node_label,
+                count(rows),
+                count(other),
+                j.column,
+                j.column
+            )],
+            analyzed: j.other_act_rows.is_some(),
+        });
+        q.served.insert(t.clone());
     }
-    (out, drops)
 }
 
 fn rows_phrase(s: &ScanCtx, rows: f64) -> String {
