@@ -1,7 +1,8 @@
 //! optidb-lsp: the OptiDB language server. Puts what the daemon knows about a query (and what
 //! the text alone shows) on the exact statement in the editor. The only crate that knows LSP.
 //!
-//! - [`server`]: document state and the LSP handlers (thin), the panic guard.
+//! - [`server`]: the LSP handlers (thin), the panic guard; its `session` holds document state,
+//!   its `commands` run the server's commands.
 //! - [`handlers`]: diagnostics, hover and code actions as pure functions.
 //! - [`analysis`]: per-file static analysis via core (split, fingerprint, lints), cached.
 //! - [`convert`]: byte offsets ↔ LSP positions (UTF-16), the only place that does this.

@@ -1,0 +1,290 @@
+//! The language server: the `LanguageServer` implementation (thin: it gathers parameters and
+//! calls the session), the service for stdio and tests, and the guard that keeps a panicking
+//! handler from taking the server down. State and its work live in `session`, commands in
+//! `commands`.
+
+mod commands;
+pub mod session;
+
+pub use commands::simulation_message;
+use session::{Doc, Inner};
+
+use crate::analysis::Analyzer;
+use crate::config::Settings;
+use crate::convert::LineIndex;
+use crate::daemon::DaemonClient;
+use crate::handlers::code_action;
+use futures::FutureExt;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tower_lsp::jsonrpc::Result as RpcResult;
+use tower_lsp::lsp_types::*;
+use tower_lsp::{Client, LanguageServer, LspService, Server};
+
+/// Commands the server runs itself (the editor runs `optidb.copyDdl`).
+pub const SERVER_COMMANDS: &[&str] = &[code_action::SIMULATE, "optidb.refresh"];
+
+/// The `LanguageServer` implementation (cheap to clone).
+#[derive(Clone)]
+pub struct Backend(Arc<Inner>);
+
+impl Backend {
+    pub fn new(client: Client) -> Self {
+        Backend(Arc::new(Inner {
+            client,
+            settings: Mutex::new(Settings::default()),
+            docs: Mutex::new(HashMap::new()),
+            analyzer: Arc::new(Analyzer::default()),
+            daemon: DaemonClient::default(),
+            told_unavailable: AtomicBool::new(false),
+            publish_lock: tokio::sync::Mutex::new(()),
+            supports_configuration: AtomicBool::new(false),
+        }))
+    }
+}
+
+/// Builds the service (for stdio or for in-process tests).
+pub fn service() -> (LspService<Backend>, tower_lsp::ClientSocket) {
+    LspService::build(Backend::new)
+        .custom_method("optidb/status", Backend::status)
+        .finish()
+}
+
+/// Serves LSP on stdin/stdout until the client exits.
+pub async fn run_stdio() {
+    let (service, socket) = service();
+    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+        .serve(service)
+        .await;
+}
+
+/// Runs a handler body; a panic is caught, logged to stderr and to the client, and turned into
+/// `None` (the request then answers "nothing" instead of killing the server).
+pub async fn guard<T>(
+    client: Option<&Client>,
+    what: &str,
+    fut: impl Future<Output = T>,
+) -> Option<T> {
+    match AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(v) => Some(v),
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!("{what} panicked: {msg}");
+            if let Some(c) = client {
+                c.log_message(
+                    MessageType::ERROR,
+                    format!("optidb-lsp: internal error in {what} (please report): {msg}"),
+                )
+                .await;
+            }
+            None
+        }
+    }
+}
+
+impl Backend {
+    /// `optidb/status`: what the server knows (for editors' status lines and for tests).
+    async fn status(&self) -> RpcResult<Value> {
+        let ep = self.0.daemon.endpoint();
+        Ok(serde_json::json!({
+            "daemonUrl": ep.map(|e| e.base),
+            "unavailable": self.0.daemon.unavailable(),
+        }))
+    }
+
+    fn spawn_refresh(&self, uri: Url) {
+        let inner = self.0.clone();
+        let h = tokio::spawn(async move {
+            let client = inner.client.clone();
+            guard(Some(&client), "diagnostics", inner.refresh(uri)).await;
+        });
+        let client = self.0.client.clone();
+        tokio::spawn(async move {
+            if let Err(e) = h.await {
+                client
+                    .log_message(MessageType::ERROR, format!("optidb-lsp: task failed: {e}"))
+                    .await;
+            }
+        });
+    }
+
+    fn set_text(&self, uri: &Url, version: i32, text: String) -> bool {
+        let mut docs = self.0.docs.lock().unwrap_or_else(|p| p.into_inner());
+        if docs.get(uri).is_some_and(|d| d.version > version) {
+            return false; // an older change arrived late
+        }
+        docs.insert(
+            uri.clone(),
+            Doc {
+                version,
+                index: Arc::new(LineIndex::new(Arc::from(text))),
+                analysis: None,
+            },
+        );
+        true
+    }
+}
+
+#[tower_lsp::async_trait]
+impl LanguageServer for Backend {
+    async fn initialize(&self, p: InitializeParams) -> RpcResult<InitializeResult> {
+        if let Some(o) = &p.initialization_options {
+            self.0.apply_settings(o);
+        } else {
+            self.0.apply_settings(&Value::Null);
+        }
+        let conf = p
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.configuration)
+            .unwrap_or(false);
+        self.0.supports_configuration.store(conf, Ordering::SeqCst);
+        Ok(InitializeResult {
+            capabilities: ServerCapabilities {
+                text_document_sync: Some(TextDocumentSyncCapability::Kind(
+                    TextDocumentSyncKind::FULL,
+                )),
+                hover_provider: Some(HoverProviderCapability::Simple(true)),
+                code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
+                execute_command_provider: Some(ExecuteCommandOptions {
+                    commands: SERVER_COMMANDS.iter().map(|s| s.to_string()).collect(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            server_info: Some(ServerInfo {
+                name: "optidb-lsp".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        let inner = self.0.clone();
+        tokio::spawn(async move {
+            let client = inner.client.clone();
+            guard(Some(&client), "initialized", async {
+                inner.fetch_configuration().await;
+                if inner.daemon.endpoint().is_some() {
+                    match inner.daemon.health().await {
+                        Ok(_) => {
+                            inner
+                                .client
+                                .log_message(MessageType::INFO, "optidb: daemon reachable")
+                                .await
+                        }
+                        Err(e) => inner.say_unavailable(&e.0).await,
+                    }
+                }
+                inner.refresh_all().await;
+            })
+            .await;
+        });
+    }
+
+    async fn shutdown(&self) -> RpcResult<()> {
+        Ok(())
+    }
+
+    async fn did_open(&self, p: DidOpenTextDocumentParams) {
+        let d = p.text_document;
+        if self.set_text(&d.uri, d.version, d.text) {
+            self.spawn_refresh(d.uri);
+        }
+    }
+
+    async fn did_change(&self, p: DidChangeTextDocumentParams) {
+        // Full sync: the last change holds the whole text.
+        let Some(c) = p.content_changes.into_iter().last() else {
+            return;
+        };
+        let uri = p.text_document.uri;
+        if self.set_text(&uri, p.text_document.version, c.text) {
+            self.spawn_refresh(uri);
+        }
+    }
+
+    async fn did_close(&self, p: DidCloseTextDocumentParams) {
+        self.0
+            .docs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&p.text_document.uri);
+        self.0
+            .client
+            .publish_diagnostics(p.text_document.uri, vec![], None)
+            .await;
+    }
+
+    async fn did_change_configuration(&self, p: DidChangeConfigurationParams) {
+        let inner = self.0.clone();
+        tokio::spawn(async move {
+            let client = inner.client.clone();
+            guard(Some(&client), "configuration", async {
+                if p.settings.get("optidb").is_some() {
+                    inner.apply_settings(&p.settings);
+                } else {
+                    inner.fetch_configuration().await;
+                }
+                inner.told_unavailable.store(false, Ordering::SeqCst);
+                inner.refresh_all().await;
+            })
+            .await;
+        });
+    }
+
+    async fn hover(&self, p: HoverParams) -> RpcResult<Option<Hover>> {
+        Ok(guard(Some(&self.0.client), "hover", self.0.hover(p))
+            .await
+            .flatten())
+    }
+
+    async fn code_action(&self, p: CodeActionParams) -> RpcResult<Option<CodeActionResponse>> {
+        Ok(
+            guard(Some(&self.0.client), "codeAction", self.0.code_action(p))
+                .await
+                .flatten(),
+        )
+    }
+
+    async fn execute_command(&self, p: ExecuteCommandParams) -> RpcResult<Option<Value>> {
+        Ok(guard(
+            Some(&self.0.client),
+            "executeCommand",
+            self.0.execute_command(p),
+        )
+        .await
+        .flatten())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_caught() {
+        let r: Option<u32> = guard(None, "test", async { panic!("boom") }).await;
+        assert_eq!(r, None);
+        assert_eq!(guard(None, "test", async { 7 }).await, Some(7));
+    }
+
+    #[test]
+    fn simulation_message_reads_well() {
+        let v = serde_json::json!({"mode": "hypopg", "before_ms": 24.6, "after_ms": 1.7,
+            "improvement_pct": 93.1, "plan_changes": ["Seq Scan → Index Scan on public.tickets"]});
+        assert_eq!(
+            simulation_message(&v),
+            "OptiDB simulation (hypopg): 24.6 ms → 1.70 ms (−93%); Seq Scan → Index Scan on public.tickets"
+        );
+    }
+}

@@ -1,0 +1,240 @@
+//! What the language server holds between requests: open documents with their analysis, the
+//! settings, the daemon client; and what it does with them (refresh, publish diagnostics,
+//! hover, code actions). Handlers in `server.rs` only gather parameters and call in here.
+
+use crate::analysis::{Analyzer, FileAnalysis};
+use crate::config::Settings;
+use crate::convert::LineIndex;
+use crate::daemon::{DaemonClient, Endpoint, Known};
+use crate::handlers::{self, code_action, hover::LiveState, DocView};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tower_lsp::lsp_types::*;
+use tower_lsp::Client;
+
+/// Commands the server runs itself (the editor runs `optidb.copyDdl`).
+pub const SERVER_COMMANDS: &[&str] = &[code_action::SIMULATE, "optidb.refresh"];
+
+/// One open document.
+pub(super) struct Doc {
+    pub(super) version: i32,
+    pub(super) index: Arc<LineIndex>,
+    /// Filled by the first refresh of this version.
+    pub(super) analysis: Option<Arc<FileAnalysis>>,
+}
+
+pub struct Inner {
+    pub(super) client: Client,
+    pub(super) settings: Mutex<Settings>,
+    pub(super) docs: Mutex<HashMap<Url, Doc>>,
+    pub(super) analyzer: Arc<Analyzer>,
+    pub(super) daemon: DaemonClient,
+    /// Set once "live data unavailable" was said; cleared when the daemon answers again.
+    pub(super) told_unavailable: AtomicBool,
+    /// Serializes "is this still the latest version? publish" per server.
+    pub(super) publish_lock: tokio::sync::Mutex<()>,
+    pub(super) supports_configuration: AtomicBool,
+}
+
+impl Inner {
+    pub(super) fn settings(&self) -> Settings {
+        self.settings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(super) fn apply_settings(&self, v: &Value) {
+        let mut s = self.settings.lock().unwrap_or_else(|p| p.into_inner());
+        s.merge(v);
+        self.daemon
+            .configure(s.daemon_url.as_ref().map(|u| Endpoint {
+                base: u.clone(),
+                token: s.token.clone(),
+                timeout: s.lookup_timeout,
+            }));
+    }
+
+    /// The current text and analysis of a document (analyzing it if needed).
+    pub(super) async fn snapshot(
+        &self,
+        uri: &Url,
+    ) -> Option<(i32, Arc<LineIndex>, Arc<FileAnalysis>)> {
+        let (version, index, analysis) = {
+            let docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
+            let d = docs.get(uri)?;
+            (d.version, d.index.clone(), d.analysis.clone())
+        };
+        let analysis = match analysis {
+            Some(a) => a,
+            None => {
+                let a = self.analyze(index.clone()).await?;
+                let mut docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(d) = docs.get_mut(uri).filter(|d| d.version == version) {
+                    d.analysis = Some(a.clone());
+                }
+                a
+            }
+        };
+        Some((version, index, analysis))
+    }
+
+    /// Static analysis on the blocking pool (a panic there is a JoinError, logged).
+    pub(super) async fn analyze(&self, index: Arc<LineIndex>) -> Option<Arc<FileAnalysis>> {
+        let analyzer = self.analyzer.clone();
+        match tokio::task::spawn_blocking(move || analyzer.analyze(index.text())).await {
+            Ok(a) => Some(Arc::new(a)),
+            Err(e) => {
+                tracing::error!("analysis failed: {e}");
+                self.client
+                    .log_message(
+                        MessageType::ERROR,
+                        format!("optidb-lsp: analysis failed: {e}"),
+                    )
+                    .await;
+                None
+            }
+        }
+    }
+
+    pub(super) fn view<'a>(
+        &'a self,
+        index: &'a LineIndex,
+        analysis: &'a FileAnalysis,
+        live: &'a dyn Fn(&str) -> Option<Known>,
+    ) -> DocView<'a> {
+        DocView {
+            index,
+            analysis,
+            live,
+        }
+    }
+
+    /// Publishes diagnostics for the latest version of `uri`: static and cached findings at once,
+    /// then again with live findings if the daemon had something new to say in time.
+    pub(super) async fn refresh(&self, uri: Url) {
+        let Some((version, index, analysis)) = self.snapshot(&uri).await else {
+            return;
+        };
+        self.publish(&uri, version, &index, &analysis).await;
+        match self.daemon.refresh(&analysis.fingerprints()).await {
+            Ok(true) => {
+                self.told_unavailable.store(false, Ordering::SeqCst);
+                self.publish(&uri, version, &index, &analysis).await;
+            }
+            Ok(false) => {}
+            Err(e) => self.say_unavailable(&e.0).await,
+        }
+    }
+
+    pub(super) async fn publish(
+        &self,
+        uri: &Url,
+        version: i32,
+        index: &LineIndex,
+        analysis: &FileAnalysis,
+    ) {
+        let settings = self.settings();
+        let live = |fp: &str| self.daemon.cached(fp);
+        let diags =
+            handlers::diagnostics::diagnostics(&self.view(index, analysis, &live), &settings);
+        let _g = self.publish_lock.lock().await;
+        let current = {
+            let docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
+            docs.get(uri).map(|d| d.version)
+        };
+        if current == Some(version) {
+            self.client
+                .publish_diagnostics(uri.clone(), diags, Some(version))
+                .await;
+        }
+    }
+
+    /// Tells the user once (per outage) that live data is unavailable.
+    pub(super) async fn say_unavailable(&self, why: &str) {
+        if !self.told_unavailable.swap(true, Ordering::SeqCst) {
+            self.client
+                .show_message(
+                    MessageType::INFO,
+                    format!(
+                        "OptiDB: live data is unavailable ({why}). Syntax errors and text checks \
+                         still work; start `optidb daemon` or set optidb.daemonUrl."
+                    ),
+                )
+                .await;
+        }
+        self.client
+            .log_message(
+                MessageType::LOG,
+                format!("optidb: daemon unavailable: {why}"),
+            )
+            .await;
+    }
+
+    pub(super) async fn refresh_all(&self) {
+        let uris: Vec<Url> = {
+            let docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
+            docs.keys().cloned().collect()
+        };
+        for u in uris {
+            self.refresh(u).await;
+        }
+    }
+
+    pub(super) async fn fetch_configuration(&self) {
+        if !self.supports_configuration.load(Ordering::SeqCst) {
+            return;
+        }
+        let items = vec![ConfigurationItem {
+            scope_uri: None,
+            section: Some("optidb".into()),
+        }];
+        if let Ok(vals) = self.client.configuration(items).await {
+            if let Some(v) = vals.first() {
+                self.apply_settings(v);
+            }
+        }
+    }
+
+    pub(super) async fn hover(&self, p: HoverParams) -> Option<Hover> {
+        let uri = p.text_document_position_params.text_document.uri;
+        let (_, index, analysis) = self.snapshot(&uri).await?;
+        let offset = index.offset(p.text_document_position_params.position);
+        let st = analysis.statement_at(offset)?;
+        if let Some(fp) = &st.facts.fingerprint {
+            if self.daemon.cached(fp).is_none() {
+                if let Err(e) = self.daemon.refresh(std::slice::from_ref(fp)).await {
+                    self.say_unavailable(&e.0).await;
+                }
+            }
+        }
+        let why = self.daemon.unavailable();
+        let live_state = match (&why, self.daemon.endpoint()) {
+            (_, None) => LiveState::Off,
+            (Some(w), _) => LiveState::Unavailable(w.as_str()),
+            (None, _) => LiveState::Available,
+        };
+        let live = |fp: &str| self.daemon.cached(fp);
+        let view = self.view(&index, &analysis, &live);
+        let (md, st) = handlers::hover::hover_markdown(&view, offset, live_state)?;
+        Some(Hover {
+            contents: HoverContents::Markup(MarkupContent {
+                kind: MarkupKind::Markdown,
+                value: md,
+            }),
+            range: Some(index.range(st.start, st.end)),
+        })
+    }
+
+    pub(super) async fn code_action(&self, p: CodeActionParams) -> Option<CodeActionResponse> {
+        let (_, index, analysis) = self.snapshot(&p.text_document.uri).await?;
+        let start = index.offset(p.range.start);
+        let end = index.offset(p.range.end);
+        let live = |fp: &str| self.daemon.cached(fp);
+        let view = self.view(&index, &analysis, &live);
+        let actions = code_action::code_actions(&view, &p.text_document.uri, start, end);
+        Some(actions)
+    }
+}
