@@ -144,6 +144,7 @@ impl Collector {
 
     /// Runs one scan and returns its summary (with `error` and `hint` set when it failed; the
     /// failure is recorded in the store without touching the last complete scan).
+    #[tracing::instrument(level = "info", skip_all, fields(target = %self.cfg.target.display()))]
     pub async fn scan(&mut self) -> ScanSummary {
         let started_at = now_ms();
         let t0 = Instant::now();
@@ -233,6 +234,7 @@ impl Collector {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn scan_inner(&mut self, now: Millis) -> Result<(ScanSummary, ScanWrite), ScanError> {
         self.ensure_session().await?;
         if self.counters.is_none() {
@@ -347,6 +349,7 @@ impl Collector {
 
     /// The advisor on this scan's data, its index candidates checked with hypopg on the
     /// collector's session (when there is one).
+    #[tracing::instrument(level = "debug", skip_all, fields(queries = queries.len()))]
     async fn advise(
         &self,
         queries: &[Query],
@@ -377,6 +380,7 @@ impl Collector {
     /// (`analyze_samples`), else a plain EXPLAIN (custom plan, nothing executed). One query's
     /// failure (an untrusted function, a type the planner cannot infer) is recorded and the rest
     /// go on; a lost or unusable session stops the plans of this scan.
+    #[tracing::instrument(level = "debug", skip_all, fields(queries = queries.len()))]
     async fn capture_plans(
         &mut self,
         queries: &[Query],

@@ -256,6 +256,7 @@ pub fn answer(
 }
 
 /// `POST /chat {question, query_id?}`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn chat(
     State(state): State<Arc<AppState>>,
     body: Result<Json<ChatRequest>, axum::extract::rejection::JsonRejection>,

@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use std::fmt::Write;
 use std::sync::Arc;
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let h = state.health().await;
     let mut out = String::new();

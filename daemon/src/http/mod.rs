@@ -56,6 +56,7 @@ async fn not_found() -> ApiError {
 }
 
 /// `POST /scan`: runs a scan now and answers when it is done.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn scan(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
     let summary = state.scan_now().await;
     match &summary.error {
@@ -71,11 +72,13 @@ async fn scan(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, A
 }
 
 /// `GET /health`: is the daemon up, can it reach the database, what did the last scan do.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn health(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(state.health().await))
 }
 
 /// `GET /scans`: the most recent scans, newest first (complete and failed).
+#[tracing::instrument(level = "debug", skip_all)]
 async fn scans(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
     let store = state.store.clone();
     let target = state.target_id.clone();
@@ -88,6 +91,7 @@ async fn scans(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, 
 
 /// `GET /queries/:id`: what the store knows of one query: the query, its metric history
 /// (oldest first), its latest plans (generic and analyzed) and plan errors.
+#[tracing::instrument(level = "debug", skip(state))]
 async fn query(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -133,6 +137,7 @@ pub struct BottleneckParams {
 
 /// `GET /bottlenecks?limit=N`: the queries of the latest scan with the most total time, each
 /// with all its recommendations.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn bottlenecks(
     State(state): State<Arc<AppState>>,
     params: Result<Query<BottleneckParams>, axum::extract::rejection::QueryRejection>,
@@ -159,6 +164,7 @@ async fn bottlenecks(
 pub const LOOKUP_MAX: usize = 10_000;
 
 /// `POST /lookup {"fingerprints": […]}`: what the daemon knows of each (for the language server).
+#[tracing::instrument(level = "debug", skip_all)]
 async fn lookup(
     State(state): State<Arc<AppState>>,
     body: Result<Json<optidb_core::model::LookupRequest>, axum::extract::rejection::JsonRejection>,

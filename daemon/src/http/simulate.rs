@@ -29,6 +29,7 @@ pub struct SimulateBody {
 }
 
 /// `POST /simulate`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn simulate(
     State(state): State<Arc<AppState>>,
     body: Result<Json<SimulateBody>, axum::extract::rejection::JsonRejection>,
@@ -52,6 +53,7 @@ pub async fn simulate(
 
 /// Runs one simulation and stores it: what `POST /simulate` and the dashboard's "Run
 /// simulation" both call. `ddl` wins over `rec_id`; `mode` defaults to hypopg.
+#[tracing::instrument(level = "debug", skip(state))]
 pub async fn run_simulation(
     state: &Arc<AppState>,
     query_id: &str,
@@ -194,6 +196,7 @@ pub struct WorkloadBody {
 /// `POST /simulate/workload`: the indexes of a set of recommendations, simulated together with
 /// hypopg on every stored query they affect (the queries they serve, and every other stored
 /// query whose plan touches their tables), with the estimated time saved weighted by calls.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn simulate_workload(
     State(state): State<Arc<AppState>>,
     body: Result<Json<WorkloadBody>, axum::extract::rejection::JsonRejection>,

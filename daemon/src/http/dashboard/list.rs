@@ -65,6 +65,7 @@ pub(super) fn row_view(b: views::Bottleneck) -> RowView {
 }
 
 /// `GET /` and `GET /ui`: the bottleneck list.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(super) async fn list_page(State(state): State<Arc<AppState>>) -> Response {
     let store = state.store.clone();
     let target = state.target_id.clone();

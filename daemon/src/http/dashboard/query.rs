@@ -371,6 +371,7 @@ pub(super) struct QueryPage {
 }
 
 /// `GET /ui/queries/{id}`: one query: metrics, chart, plan, recommendations, simulations.
+#[tracing::instrument(level = "debug", skip(state))]
 pub(super) async fn query_page(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,

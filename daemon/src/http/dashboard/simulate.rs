@@ -39,6 +39,7 @@ pub(super) struct ErrorFragment {
 /// `POST /ui/queries/{id}/simulate` (form: `rec_id`, `mode`): runs the same simulation as
 /// `POST /simulate` and answers an HTML fragment for htmx (or, without JavaScript, redirects
 /// back to the query page where the run is listed).
+#[tracing::instrument(level = "debug", skip_all)]
 pub(super) async fn simulate(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
