@@ -7,7 +7,7 @@
 use super::error::ApiError;
 use crate::app::AppState;
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use std::sync::Arc;
@@ -54,14 +54,7 @@ pub async fn require_token(
             .and_then(|h| h.to_str().ok())
             .unwrap_or("");
         if !loopback_host(host) {
-            return ApiError::new(
-                StatusCode::FORBIDDEN,
-                "host not allowed",
-                format!("this daemon answers only to loopback names, not {host:?}"),
-                "open http://127.0.0.1:<port>/ or http://localhost:<port>/; to serve other names, \
-                 start the daemon with a token (OPTIDB_TOKEN)",
-            )
-            .into_response();
+            return ApiError::HostNotAllowed(host.to_string()).into_response();
         }
         return next.run(req).await;
     };
@@ -71,13 +64,7 @@ pub async fn require_token(
     }
     match presented(&req) {
         Some(t) if same(t.as_bytes(), token.as_bytes()) => next.run(req).await,
-        _ => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "token required",
-            "this daemon requires a bearer token",
-            "send Authorization: Bearer $OPTIDB_TOKEN (the CLI reads OPTIDB_TOKEN), or open /login?token=… in a browser",
-        )
-        .into_response(),
+        _ => ApiError::TokenRequired.into_response(),
     }
 }
 
@@ -112,13 +99,7 @@ pub async fn login(
             ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
         }
         (None, _) => Redirect::to("/").into_response(),
-        _ => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "wrong token",
-            "the token does not match",
-            "use the value of OPTIDB_TOKEN the daemon was started with",
-        )
-        .into_response(),
+        _ => ApiError::WrongToken.into_response(),
     }
 }
 

@@ -47,12 +47,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "no such endpoint",
-        "this path is not part of the OptiDB API",
-        "see docs/api.md for the endpoints",
-    )
+    ApiError::NoSuchEndpoint
 }
 
 /// `POST /scan`: runs a scan now and answers when it is done.
@@ -61,13 +56,11 @@ async fn scan(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, A
     let summary = state.scan_now().await;
     match &summary.error {
         None => Ok((StatusCode::OK, Json(summary))),
-        Some(err) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "scan failed",
-            err.clone(),
-            summary.hint.clone().unwrap_or_default(),
-        )
-        .with_detail(serde_json::to_value(&summary).map_err(ApiError::internal)?)),
+        Some(err) => Err(ApiError::ScanFailed {
+            why: err.clone(),
+            hint: summary.hint.clone().unwrap_or_default(),
+            summary: serde_json::to_value(&summary).map_err(ApiError::internal)?,
+        }),
     }
 }
 
@@ -142,13 +135,9 @@ async fn bottlenecks(
     State(state): State<Arc<AppState>>,
     params: Result<Query<BottleneckParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Query(params) = params.map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad query string",
-            e.body_text(),
-            "use ?limit=N with N a positive number",
-        )
+    let Query(params) = params.map_err(|e| ApiError::BadQueryString {
+        why: e.body_text(),
+        hint: "use ?limit=N with N a positive number",
     })?;
     let limit = params.limit.unwrap_or(20).clamp(1, 1000);
     let store = state.store.clone();
@@ -172,15 +161,10 @@ async fn lookup(
     let Json(req) =
         body.map_err(|e| error::bad_json(e, r#"{"fingerprints": ["0123456789abcdef"]}"#))?;
     if req.fingerprints.len() > LOOKUP_MAX {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too many fingerprints",
-            format!(
-                "{} fingerprints in one lookup; at most {LOOKUP_MAX}",
-                req.fingerprints.len()
-            ),
-            "split the lookup into smaller requests",
-        ));
+        return Err(ApiError::TooManyFingerprints {
+            got: req.fingerprints.len(),
+            max: LOOKUP_MAX,
+        });
     }
     for fp in &req.fingerprints {
         error::check_query_id(fp)?;

@@ -5,9 +5,8 @@
 use super::error::ApiError;
 use crate::analyze::plan_facts::TableSizes;
 use crate::app::AppState;
-use crate::simulate::{Mode, SimError, SimRequest};
+use crate::simulate::{Mode, SimRequest};
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::Json;
 use optidb_core::model::Simulation;
 use serde::Deserialize;
@@ -62,30 +61,17 @@ pub async fn run_simulation(
     mode: Option<&str>,
 ) -> Result<Simulation, ApiError> {
     let mode_text = mode.unwrap_or("hypopg");
-    let mode = Mode::parse(mode_text).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad mode",
-            format!("{mode_text:?} is not a simulation mode"),
-            "use \"hypopg\" (hypothetical index, nothing is written) or \"real\" (sandboxes only)",
-        )
-    })?;
+    let mode = Mode::parse(mode_text).ok_or_else(|| ApiError::BadMode(mode_text.to_string()))?;
     super::error::check_query_id(query_id)?;
     let id = query_id.to_string();
-    let ddl =
-        match (
-            ddl.map(str::to_string).filter(|d| !d.trim().is_empty()),
-            rec_id,
-        ) {
-            (Some(ddl), _) => ddl,
-            (None, Some(rec_id)) => recommended_ddl(state, rec_id, &id).await?,
-            (None, None) => return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "no index to simulate",
-                "the request has neither \"rec_id\" nor \"ddl\"",
-                "pass a recommendation's rec_id (GET /bottlenecks) or \"ddl\": one CREATE INDEX",
-            )),
-        };
+    let ddl = match (
+        ddl.map(str::to_string).filter(|d| !d.trim().is_empty()),
+        rec_id,
+    ) {
+        (Some(ddl), _) => ddl,
+        (None, Some(rec_id)) => recommended_ddl(state, rec_id, &id).await?,
+        (None, None) => return Err(ApiError::NoIndexToSimulate),
+    };
 
     let store = state.store.clone();
     let target = state.target_id.clone();
@@ -121,7 +107,7 @@ pub async fn run_simulation(
         analyze_samples: state.sim.analyze_samples,
         tables: &tables,
     };
-    let sim = state.sim.simulate(&req).await.map_err(sim_error)?;
+    let sim = state.sim.simulate(&req).await.map_err(ApiError::from)?;
 
     let store = state.store.clone();
     let target = state.target_id.clone();
@@ -154,35 +140,12 @@ async fn recommended_ddl(
         ));
     };
     if !rec.query_ids.is_empty() && !rec.query_ids.iter().any(|q| q == query_id) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "recommendation is for other queries",
-            format!("recommendation {rec_id:?} does not serve query {query_id:?}"),
-            "pass the query_id the recommendation lists, or pass \"ddl\"",
-        ));
+        return Err(ApiError::RecommendationForOtherQueries {
+            rec_id: rec_id.to_string(),
+            query_id: query_id.to_string(),
+        });
     }
     Ok(rec.ddl)
-}
-
-/// A simulator failure as an API error: 4xx for the request, 429 for the rate limit, 503 for
-/// the database.
-pub fn sim_error(e: SimError) -> ApiError {
-    let (status, error) = match &e {
-        SimError::BadDdl(_) => (StatusCode::BAD_REQUEST, "bad DDL"),
-        SimError::BadStatement(_) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "cannot simulate this query",
-        ),
-        SimError::Planner(_) => (StatusCode::UNPROCESSABLE_ENTITY, "planning failed"),
-        SimError::Untrusted(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not planned"),
-        SimError::Refused(_) => (StatusCode::FORBIDDEN, "real mode refused"),
-        SimError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate limited"),
-        SimError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "simulator busy"),
-        SimError::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "simulation timed out"),
-        SimError::NoHypopg => (StatusCode::SERVICE_UNAVAILABLE, "hypopg missing"),
-        SimError::Db(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
-    };
-    ApiError::new(status, error, e.to_string(), e.hint())
 }
 
 /// `POST /simulate/workload` body: the recommendations to simulate together (default: every
@@ -261,14 +224,9 @@ pub async fn simulate_workload(
         .iter()
         .map(|r| crate::simulate::ddl::validate(&r.ddl))
         .collect::<Result<_, _>>()
-        .map_err(sim_error)?;
+        .map_err(ApiError::from)?;
     if ddls.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "nothing to simulate",
-            "the latest scan has no index recommendation",
-            "scan first (POST /scan), or pass rec_ids of index recommendations",
-        ));
+        return Err(ApiError::NothingToSimulate);
     }
     let wq: Vec<crate::simulate::WorkloadQuery<'_>> = queries
         .iter()
@@ -282,7 +240,7 @@ pub async fn simulate_workload(
         .sim
         .simulate_workload(state.target_id.as_str(), &wq, &ddls)
         .await
-        .map_err(sim_error)?;
+        .map_err(ApiError::from)?;
     let saved_pct = if saving.affected_ms > 0.0 {
         100.0 * saving.saved_ms / saving.affected_ms
     } else {

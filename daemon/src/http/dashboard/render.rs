@@ -154,12 +154,12 @@ pub(super) struct ErrorPage {
 }
 
 pub(super) async fn error_page(state: &AppState, e: ApiError) -> Response {
-    let status = e.status;
+    let (status, error, why, hint) = e.parts();
     let page = ErrorPage {
-        meta: meta(state, e.error.clone()).await,
-        error: e.error,
-        why: e.why,
-        hint: e.hint,
+        meta: meta(state, error.clone()).await,
+        error,
+        why,
+        hint,
     };
     html(status, &page)
 }

@@ -48,23 +48,16 @@ pub(super) async fn simulate(
 ) -> Response {
     let is_htmx = headers.get("hx-request").is_some_and(|v| v == "true");
     if let Err(why) = same_origin(&headers) {
-        let e = ApiError::new(
-            StatusCode::FORBIDDEN,
-            "cross-site request refused",
-            why,
-            "run simulations from the dashboard page itself",
-        );
-        return fragment_error(e);
+        return fragment_error(ApiError::CrossSite(why));
     }
     let Form(form) = match form {
         Ok(f) => f,
         Err(e) => {
-            return fragment_error(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad form",
-                e.body_text(),
-                "send rec_id and mode as a form",
-            ))
+            return fragment_error(ApiError::BadBody {
+                status: StatusCode::BAD_REQUEST,
+                why: e.body_text(),
+                example: "rec_id and mode as a form".into(),
+            })
         }
     };
     let rec_id = form.rec_id.filter(|r| !r.is_empty());
@@ -78,13 +71,6 @@ pub(super) async fn simulate(
 }
 
 pub(super) fn fragment_error(e: ApiError) -> Response {
-    let status = e.status;
-    html(
-        status,
-        &ErrorFragment {
-            error: e.error,
-            why: e.why,
-            hint: e.hint,
-        },
-    )
+    let (status, error, why, hint) = e.parts();
+    html(status, &ErrorFragment { error, why, hint })
 }
