@@ -2,9 +2,10 @@
 //! workload) scans a sandbox PostgreSQL after a workload ran, and the store it leaves behind must
 //! hold the expected recommendation at the top for each planted problem and none for the
 //! negative controls — on the demo seed (seed/expected.toml) and on a second, differently named
-//! schema written here (a lending library), so nothing is tuned to the seed. Prints precision,
-//! recall and the share of top index recommendations whose hypopg-estimated improvement is above
-//! 30%.
+//! schema written here (a lending library), so nothing is tuned to the seed. The seed runs the
+//! demo's way (a sandbox: samples EXPLAIN ANALYZEd), the library the production way (the
+//! least-privileged role: samples never executed). Prints precision, recall and the share of top
+//! index recommendations whose hypopg-estimated improvement is above 30%.
 
 use anyhow::{Context, Result};
 use optidb::analyze::advisor::for_query;
@@ -192,20 +193,38 @@ fn assert_score(label: &str, s: &Score) {
     );
 }
 
+/// How the daemon connects for a test.
+#[derive(Debug, Clone, Copy)]
+enum Login {
+    /// The demo's way: the superuser of a throwaway sandbox (`--sandbox`), so samples are
+    /// EXPLAIN ANALYZEd and plans carry actual rows.
+    Sandbox,
+    /// The production way: the least-privileged `optidb` role of `optidb setup-sql`, plans
+    /// through the helper, samples planned but never executed.
+    LeastPrivileged,
+}
+
 /// Scans with a daemon that was sampling during `workload`, stops it, and reads the store.
-async fn scan_around<F, Fut>(url: &str, workload: F) -> Result<(Vec<Recommendation>, String)>
+async fn scan_around<F, Fut>(
+    sb: &Sandbox,
+    login: Login,
+    workload: F,
+) -> Result<(Vec<Recommendation>, String)>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
 {
     let store = tempfile::tempdir()?;
-    let url2 = url.to_string();
+    let url2 = match login {
+        Login::Sandbox => sb.url(),
+        Login::LeastPrivileged => sb.optidb_url()?,
+    };
+    let args: &[&str] = match login {
+        Login::Sandbox => &["--sample-interval-ms", "20", "--sandbox"],
+        Login::LeastPrivileged => &["--sample-interval-ms", "20"],
+    };
     let path = store.path().to_path_buf();
-    let d = tokio::task::spawn_blocking(move || {
-        // The demo's way: a throwaway sandbox, so samples are EXPLAIN ANALYZEd.
-        Daemon::start(&url2, &path, &["--sample-interval-ms", "20", "--sandbox"])
-    })
-    .await?;
+    let d = tokio::task::spawn_blocking(move || Daemon::start(&url2, &path, args)).await?;
     workload().await?;
     let scan_url = d.url("/scan");
     let a = tokio::task::spawn_blocking(move || post_empty(&scan_url)).await?;
@@ -261,7 +280,7 @@ async fn seed_findings_are_at_the_top_and_controls_get_none() -> Result<()> {
         });
     }
     let u = url.clone();
-    let (recs, _) = scan_around(&url, || async move {
+    let (recs, _) = scan_around(&sb, Login::Sandbox, || async move {
         seed::run_workload(
             &u,
             &SeedOptions {
@@ -465,6 +484,8 @@ fn library_patterns() -> Vec<Pattern> {
     ]
 }
 
+/// The library runs the production way (least-privileged role, samples never executed): the
+/// findings must not depend on EXPLAIN ANALYZE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_schema_gets_its_findings_too() -> Result<()> {
     let _serial = SERIAL.lock().await;
@@ -501,7 +522,7 @@ async fn a_second_schema_gets_its_findings_too() -> Result<()> {
         });
     }
     let u = url.clone();
-    let (recs, _) = scan_around(&url, || async move {
+    let (recs, _) = scan_around(&sb, Login::LeastPrivileged, || async move {
         let client = seed::connect(&u, "library-app").await?;
         // Interleave the patterns as an application would.
         let max = patterns.iter().map(|p| p.1).max().unwrap_or(0);
