@@ -92,33 +92,10 @@ async fn query(
     error::check_query_id(&id)?;
     let store = state.store.clone();
     let target = state.target_id.clone();
-    let detail = tokio::task::spawn_blocking(
-        move || -> Result<Option<serde_json::Value>, crate::store::StoreError> {
-            let Some(q) = store.query(&target, &id)? else {
-                return Ok(None);
-            };
-            let metrics = store.metrics(&target, &id, 500)?;
-            let plans = store.plans(&target, &id, 4)?;
-            let plan_errors = store.plan_errors(&target, &id)?;
-            let recommendations: Vec<_> = store
-                .recommendations(&target)?
-                .into_iter()
-                .filter(|r| r.query_ids.contains(&id))
-                .collect();
-            let simulations = store.simulations(&target, &id, 20)?;
-            Ok(Some(serde_json::json!({
-                "query": q,
-                "metrics": metrics,
-                "plans": plans,
-                "plan_errors": plan_errors,
-                "recommendations": recommendations,
-                "simulations": simulations,
-            })))
-        },
-    )
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
+    let detail = tokio::task::spawn_blocking(move || views::query_detail(&store, &target, &id))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
     detail.map(Json).ok_or_else(ApiError::unknown_query)
 }
 

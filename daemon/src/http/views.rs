@@ -193,3 +193,41 @@ pub fn lookup(
     }
     Ok(out)
 }
+/// Everything stored about one query: what `GET /queries/{id}` answers and the dashboard's
+/// query page shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QueryDetail {
+    pub query: Query,
+    /// Oldest first, at most 500.
+    pub metrics: Vec<Metric>,
+    /// The latest plans (generic, custom, analyzed).
+    pub plans: Vec<Plan>,
+    pub plan_errors: Vec<optidb_core::model::PlanError>,
+    /// The recommendations of the latest scan that serve this query.
+    pub recommendations: Vec<Recommendation>,
+    /// The latest 20 simulations.
+    pub simulations: Vec<optidb_core::model::Simulation>,
+}
+
+/// Loads [`QueryDetail`]: `None` for an id no scan has stored. Blocking (the store).
+pub fn query_detail(
+    store: &Store,
+    target: &TargetId,
+    id: &str,
+) -> Result<Option<QueryDetail>, StoreError> {
+    let Some(query) = store.query(target, id)? else {
+        return Ok(None);
+    };
+    Ok(Some(QueryDetail {
+        query,
+        metrics: store.metrics(target, id, 500)?,
+        plans: store.plans(target, id, 4)?,
+        plan_errors: store.plan_errors(target, id)?,
+        recommendations: store
+            .recommendations(target)?
+            .into_iter()
+            .filter(|r| r.query_ids.iter().any(|q| q == id))
+            .collect(),
+        simulations: store.simulations(target, id, 20)?,
+    }))
+}

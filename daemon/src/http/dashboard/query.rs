@@ -383,34 +383,27 @@ pub(super) async fn query_page(
     let target = state.target_id.clone();
     let qid = id.clone();
     let loaded = tokio::task::spawn_blocking(move || {
-        let Some(q) = store.query(&target, &qid)? else {
+        let Some(detail) = super::super::views::query_detail(&store, &target, &qid)? else {
             return Ok(None);
         };
-        let metrics = store.metrics(&target, &qid, 500)?;
-        let plans = store.plans(&target, &qid, 4)?;
-        let plan_errors = store.plan_errors(&target, &qid)?;
-        let recs: Vec<Recommendation> = store
-            .recommendations(&target)?
-            .into_iter()
-            .filter(|r| r.query_ids.contains(&qid))
-            .collect();
-        let sims = store.simulations(&target, &qid, 20)?;
         let tables = store
             .schema(&target)?
             .map(|s| TableSizes::from_tables(&s.tables))
             .unwrap_or_default();
-        Ok::<_, crate::store::StoreError>(Some((
-            q,
+        Ok::<_, crate::store::StoreError>(Some((detail, tables)))
+    })
+    .await;
+    let (
+        super::super::views::QueryDetail {
+            query: q,
             metrics,
             plans,
             plan_errors,
-            recs,
-            sims,
-            tables,
-        )))
-    })
-    .await;
-    let (q, metrics, plans, plan_errors, mut recs, sims, tables) = match loaded {
+            recommendations: mut recs,
+            simulations: sims,
+        },
+        tables,
+    ) = match loaded {
         Ok(Ok(Some(x))) => x,
         Ok(Ok(None)) => {
             let e = ApiError::unknown_query();
