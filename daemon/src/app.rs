@@ -50,7 +50,9 @@ pub struct Security {
 impl Security {
     fn from_session(s: &crate::pg::Session, analyze_samples: bool) -> Security {
         let mut warnings = Vec::new();
-        if s.info.is_superuser {
+        // On a throwaway sandbox a superuser login is the point; elsewhere it was allowed with
+        // --allow-superuser and must stay visible.
+        if s.info.is_superuser && !s.target.sandbox {
             warnings.push(format!(
                 "connected as {}, a superuser: anything a database user makes OptiDB run would                  run with every right on the server; use a dedicated role (optidb setup-sql)",
                 s.info.user
