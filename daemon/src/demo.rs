@@ -203,18 +203,24 @@ async fn top_statements(client: &tokio_postgres::Client, limit: i64) -> Result<S
 }
 
 /// Ctrl-C and SIGTERM, registered up front so neither kills the process before the sandbox
-/// is stopped.
+/// is stopped, and kept registered: a signal that arrives while nothing is waiting for it (between
+/// the workload and "press Ctrl-C") is kept for the next wait instead of being lost.
 struct Shutdown {
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
 }
 
 impl Shutdown {
     fn new() -> Result<Shutdown> {
+        #[cfg(unix)]
+        use tokio::signal::unix::{signal, SignalKind};
         Ok(Shutdown {
             #[cfg(unix)]
-            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the Ctrl-C handler")?,
+            #[cfg(unix)]
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
         })
     }
 
@@ -223,10 +229,7 @@ impl Shutdown {
         #[cfg(unix)]
         {
             tokio::select! {
-                r = tokio::signal::ctrl_c() => match r {
-                    Ok(()) => "Ctrl-C",
-                    Err(_) => std::future::pending().await,
-                },
+                _ = self.int.recv() => "Ctrl-C",
                 _ = self.term.recv() => "SIGTERM",
             }
         }
