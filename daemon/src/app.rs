@@ -126,6 +126,19 @@ impl AppState {
             let security = c.session().map(|s| Security::from_session(s, analyze));
             (summary, security)
         };
+        if summary.error.is_none() {
+            let target_db = self.health.read().await.target.clone();
+            tracing::info!(
+                target_db = %target_db,
+                statements = summary.statements_seen,
+                queries = summary.queries_stored,
+                plans = summary.plans_captured,
+                plan_errors = summary.plan_errors,
+                recommendations = summary.recommendations,
+                duration_ms = summary.duration_ms,
+                "scan done"
+            );
+        }
         let mut h = self.health.write().await;
         if let Some(s) = security {
             h.security = s;

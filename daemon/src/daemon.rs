@@ -90,6 +90,10 @@ pub struct DaemonArgs {
     /// Simulations allowed per minute (POST /simulate answers 429 beyond).
     #[arg(long, env = "OPTIDB_SIM_PER_MINUTE", default_value_t = 60)]
     pub sim_per_minute: u32,
+    /// Log lines as text (for people) or JSON (one object per line); to stderr, filtered by
+    /// RUST_LOG.
+    #[arg(long, env = "OPTIDB_LOG_FORMAT", value_enum, default_value_t = crate::logging::LogFormat::Text)]
+    pub log_format: crate::logging::LogFormat,
     /// Simulations running at once (on their own connections); others wait.
     #[arg(long, env = "OPTIDB_SIM_CONCURRENCY", default_value_t = 2)]
     pub sim_concurrency: usize,

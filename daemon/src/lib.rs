@@ -12,6 +12,7 @@ pub mod collect;
 pub mod daemon;
 pub mod demo;
 pub mod http;
+pub mod logging;
 pub mod pg;
 pub mod sandbox;
 pub mod scan;

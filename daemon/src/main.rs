@@ -36,13 +36,20 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Cli::parse();
+    if !matches!(args.command, Command::Daemon(_)) {
+        // Everything else prints its own output: only warnings and errors go to the log.
+        optidb::logging::init(optidb::logging::LogFormat::Text, "warn");
+    }
     let result = match args.command {
         Command::Fingerprint(a) => cli::fingerprint::run(&a),
         Command::Bench(a) => optidb::bench::run(&a),
         Command::Client(c) => cli::client::run(&args.conn, &c),
         Command::Demo(a) => block_on(optidb::demo::run(a)).map(|()| cli::exit::OK),
         Command::Seed(a) => block_on(optidb::seed::run_cli(a)).map(|()| cli::exit::OK),
-        Command::Daemon(a) => block_on(optidb::daemon::run(a)).map(|()| cli::exit::OK),
+        Command::Daemon(a) => {
+            optidb::logging::init(a.log_format, optidb::logging::DAEMON_FILTER);
+            block_on(optidb::daemon::run(a)).map(|()| cli::exit::OK)
+        }
         Command::SetupSql(a) => block_on_code(cli::setup::run_setup_sql(&a)),
         Command::Doctor(a) => block_on_code(cli::setup::run_doctor(&a)),
     };

@@ -275,3 +275,71 @@ fn without_a_token_only_loopback_host_names_are_served() {
     assert!(raw("localhost:7070").starts_with("HTTP/1.1 200"));
     assert!(raw("127.0.0.1").starts_with("HTTP/1.1 200"));
 }
+
+/// The daemon's log (`--log-format json`, stderr): one JSON object per line, a line per request
+/// with its route, status and latency, a line per scan — and never the database password or the
+/// token, not even from `/login?token=…`.
+#[test]
+fn the_log_says_what_happened_and_never_a_secret() {
+    let sb = optidb_e2e::tickets_sandbox(3);
+    let store = tempfile::tempdir().unwrap();
+    const PASSWORD: &str = "pw-s3cret-in-the-url";
+    const TOKEN: &str = "tok-s3cret-0123456789abcdef";
+    let url = optidb_e2e::optidb_url(&sb).replacen("optidb@", &format!("optidb:{PASSWORD}@"), 1);
+    let d = Daemon::start_with_env(
+        &url,
+        store.path(),
+        &["--sample-interval-ms", "0", "--log-format", "json"],
+        &[("OPTIDB_TOKEN", TOKEN)],
+    );
+    let bearer = format!("Bearer {TOKEN}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let scan = agent
+        .post(&d.url("/scan"))
+        .header("authorization", &bearer)
+        .send_empty()
+        .unwrap();
+    assert_eq!(scan.status().as_u16(), 200);
+    let _ = agent.get(&d.url(&format!("/login?token={TOKEN}"))).call();
+    let _ = agent
+        .get(&d.url("/queries/nope"))
+        .header("authorization", &bearer)
+        .call();
+    // Lines arrive through a pipe: give the last ones a moment.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let log = d.stderr();
+    assert!(
+        !log.contains(PASSWORD),
+        "the password reached the log:\n{log}"
+    );
+    assert!(!log.contains(TOKEN), "the token reached the log:\n{log}");
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let request = lines
+        .iter()
+        .find(|l| l["message"] == "request" && l["route"] == "/queries/{id}")
+        .unwrap_or_else(|| panic!("no request line for /queries/{{id}}:\n{log}"));
+    assert_eq!(request["status"], 400);
+    assert!(request["latency_ms"].as_f64().is_some(), "{request}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "request" && l["route"] == "/login"),
+        "{log}"
+    );
+    let scan = lines
+        .iter()
+        .find(|l| l["message"] == "scan done")
+        .unwrap_or_else(|| panic!("no scan line:\n{log}"));
+    assert!(scan["queries"].as_u64().unwrap() >= 1, "{scan}");
+    assert!(
+        scan["target_db"].as_str().unwrap().contains("optidb@"),
+        "{scan}"
+    );
+}
