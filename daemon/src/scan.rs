@@ -107,7 +107,8 @@ pub struct Collector {
     texts: HashMap<i64, TextClass>,
     counters: Option<CounterState>,
     samples: Arc<Samples>,
-    /// fingerprint → (when its sample was last analyzed, generic plan hash then)
+    /// fingerprint → (when its sample was last planned — custom or analyzed —, generic plan
+    /// hash then)
     analyzed: HashMap<String, (Millis, String)>,
 }
 

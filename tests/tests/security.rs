@@ -154,13 +154,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// Runs `sql` (several statements allowed: the test's own text) as the URL's role.
 fn exec(url: &str, sql: &str) -> Result<(), String> {
-    runtime().block_on(async {
-        let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(conn);
-        c.batch_execute(sql).await.map_err(|e| format!("{e:?}"))
-    })
+    exec_each(url, &[sql])
 }
 
 /// Runs each statement as its own message on one connection, so pg_stat_activity shows each

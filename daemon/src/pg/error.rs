@@ -1,5 +1,10 @@
 //! Why talking to the target failed, in words that say what to do: every variant has a hint.
 
+/// What to do about a statement that reaches a function OptiDB does not run.
+pub const UNTRUSTED_HINT: &str = "OptiDB never runs functions a database user could have written; \
+     if you trust this one, allow it with --trusted-functions schema.name (or schema.*) or \
+     --trusted-owners role";
+
 /// A failure talking to the target database. `hint()` tells the user how to fix it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PgError {
@@ -76,7 +81,7 @@ impl PgError {
             PgError::Privilege(_) => "run `optidb doctor --db …` to see which grants are missing, and `optidb setup-sql` for the SQL that creates OptiDB's roles".into(),
             PgError::Unsupported(_) => "upgrade PostgreSQL to 13 or newer".into(),
             PgError::Refused(_) => "connect as a dedicated role without superuser: `optidb setup-sql` prints the SQL that creates it (or pass --allow-superuser if you accept the risk, see docs/security.md)".into(),
-            PgError::Untrusted(_) => "OptiDB never runs functions a database user could have written; if you trust this one, allow it with --trusted-functions schema.name (or schema.*) or --trusted-owners role".into(),
+            PgError::Untrusted(_) => UNTRUSTED_HINT.into(),
             PgError::NotPlannable(_) => "only single SELECT, INSERT, UPDATE, DELETE and MERGE statements have plans".into(),
             PgError::Db(_) => "see the PostgreSQL message; OptiDB retries on the next scan".into(),
         }

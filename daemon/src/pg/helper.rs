@@ -106,7 +106,7 @@ const FIND_SQL: &str = "SELECT /* optidb */ p.proname::pg_catalog.text, p.prosrc
 
 /// Finds and checks the helper in `schema` (empty: helpers off). Errors reading the catalog
 /// count as "missing": planning then falls back to OptiDB's own role and its grants.
-pub async fn find(client: &Client, schema: &str, _user: &str) -> HelperState {
+pub async fn find(client: &Client, schema: &str) -> HelperState {
     if schema.is_empty() {
         return HelperState::Missing;
     }

@@ -316,7 +316,7 @@ pub async fn connect(target: &TargetConfig) -> Result<Session, PgError> {
              commands)"
         )));
     }
-    let helper = helper::find(&client, &target.helper_schema, &user).await;
+    let helper = helper::find(&client, &target.helper_schema).await;
     let info = ServerInfo {
         version_num,
         user,

@@ -67,11 +67,14 @@ const GUARD_TAG: &str = "optidb-untrusted: ";
 /// The guard: no row when nothing untrusted is reached; otherwise it fails with an error whose
 /// message carries the list (a text cast to an integer, the one way plain SQL raises an error
 /// with a message of its choosing).
-pub fn guard_sql() -> String {
-    format!(
-        "SELECT {MARKER} CAST('{GUARD_TAG}' || pg_catalog.string_agg(u.what, '; ' ORDER BY u.what) \
-         AS pg_catalog.int4) FROM ({UNTRUSTED_SQL}) AS u HAVING pg_catalog.count(*) > 0"
-    )
+pub fn guard_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "SELECT {MARKER} CAST('{GUARD_TAG}' || pg_catalog.string_agg(u.what, '; ' ORDER BY u.what) \
+             AS pg_catalog.int4) FROM ({UNTRUSTED_SQL}) AS u HAVING pg_catalog.count(*) > 0"
+        )
+    })
 }
 
 /// The list a guard's error carries, if `e` is a guard's error.
@@ -120,24 +123,8 @@ pub fn params(session: &Session, reach: &Reach, strict: bool) -> Vec<Param> {
 /// The guard step for a unit (the statement is prepared once per session; it must run with
 /// `search_path = pg_catalog`, which units ensure).
 pub async fn guard(session: &Session, reach: &Reach, strict: bool) -> Result<Step, PgError> {
-    let statement = session.prepared(&guard_sql(), &PARAM_TYPES).await?;
+    let statement = session.prepared(guard_sql(), &PARAM_TYPES).await?;
     Ok(Step::prepared(statement).params(params(session, reach, strict)))
-}
-
-/// The untrusted functions `reach` reaches on `session`'s target, as a list (for `optidb
-/// doctor` and tests; units use the guard).
-pub async fn untrusted(
-    session: &Session,
-    reach: &Reach,
-    strict: bool,
-) -> Result<Vec<String>, PgError> {
-    let step = Step::new(UNTRUSTED_SQL).params(params(session, reach, strict));
-    let mut answers = super::pipeline::run(&session.client, std::slice::from_ref(&step)).await;
-    let rows = answers
-        .pop()
-        .unwrap_or_else(|| Ok(Vec::new()))
-        .map_err(PgError::from_pg)?;
-    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
 }
 
 #[cfg(test)]

@@ -180,6 +180,7 @@ impl Unit {
 
     /// Runs the unit on `session` (see the module documentation).
     pub async fn run(self, session: &Session) -> Result<Answers, UnitError> {
+        let deadline = self.deadline(session);
         let st = self
             .statement_timeout
             .unwrap_or(session.target.statement_timeout);
@@ -223,7 +224,6 @@ impl Unit {
         ]));
         let check_at = steps.len() - 1;
 
-        let deadline = st * (self.slow_steps + 1) + Duration::from_secs(2);
         let answers =
             match tokio::time::timeout(deadline, pipeline::run(&session.client, &steps)).await {
                 Ok(a) => a,

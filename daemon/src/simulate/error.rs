@@ -58,7 +58,7 @@ impl SimError {
                  parameter's type can be inferred (add a cast such as $1::int); \
                  hypothetical state was reset"
                 .into(),
-            SimError::Untrusted(_) => PgError::Untrusted(String::new()).hint(),
+            SimError::Untrusted(_) => crate::pg::error::UNTRUSTED_HINT.into(),
             SimError::Timeout(_) => "the statement is expensive to plan or run: retry later, or \
                  raise --statement-timeout-ms; hypothetical state was reset"
                 .into(),

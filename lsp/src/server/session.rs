@@ -1,6 +1,6 @@
 //! What the language server holds between requests: open documents with their analysis, the
 //! settings, the daemon client; and what it does with them (refresh, publish diagnostics,
-//! hover, code actions). Handlers in `server.rs` only gather parameters and call in here.
+//! hover, code actions). Handlers in `server/mod.rs` only gather parameters and call in here.
 
 use crate::analysis::{Analyzer, FileAnalysis};
 use crate::config::Settings;
