@@ -200,6 +200,10 @@ pub struct SchemaTable {
     pub mods_since_analyze: i64,
     #[serde(default)]
     pub autovacuum_enabled: bool,
+    /// `bytes` is the catalog's estimate (`relpages`), not a measurement: another session held
+    /// an exclusive lock on the table, or it was dropped while the scan read it.
+    #[serde(default)]
+    pub size_estimated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -221,6 +225,10 @@ pub struct SchemaIndex {
     pub covers_columns: Vec<String>,
     pub valid: bool,
     pub definition: String,
+    /// `bytes` is the catalog's estimate (`relpages`), not a measurement (see
+    /// [`SchemaTable::size_estimated`]).
+    #[serde(default)]
+    pub size_estimated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -82,7 +82,12 @@ pub struct AppState {
     pub samples: Arc<Samples>,
     /// The simulator and its own connections (`POST /simulate`).
     pub sim: crate::simulate::pool::SimService,
+    /// The scan running now, which every caller of [`AppState::scan_now`] shares.
+    running: std::sync::Mutex<Option<SharedScan>>,
 }
+
+/// A running scan's outcome, awaited by everyone who asked for a scan while it ran.
+type SharedScan = futures::future::Shared<futures::future::BoxFuture<'static, ScanSummary>>;
 
 impl AppState {
     pub fn new(
@@ -92,20 +97,33 @@ impl AppState {
         sim: crate::simulate::pool::SimService,
     ) -> Self {
         let target = collector.config().target.display();
+        // After a restart, /health tells of the last complete scan in the store rather than
+        // "starting" until the next one ends.
+        let last_scan = match store.latest_scan(collector.target_id()) {
+            Ok(last) => last,
+            Err(e) => {
+                tracing::warn!("cannot read the last scan from the store: {e}");
+                None
+            }
+        };
         AppState {
             store,
             token: None,
             target_id: collector.target_id().clone(),
             collector: Mutex::new(collector),
             health: RwLock::new(Health {
-                status: "starting",
+                status: if last_scan.is_some() {
+                    "ok"
+                } else {
+                    "starting"
+                },
                 version: env!("CARGO_PKG_VERSION"),
                 target,
                 database_reachable: None,
                 last_error: None,
                 hint: None,
-                last_scan: None,
-                last_success_at: None,
+                last_success_at: last_scan.as_ref().map(|s| s.started_at),
+                last_scan,
                 scans_ok: 0,
                 scans_failed: 0,
                 real_value_samples: 0,
@@ -114,17 +132,66 @@ impl AppState {
             }),
             samples,
             sim,
+            running: std::sync::Mutex::new(None),
         }
     }
 
-    /// Runs a scan now (waiting for one already running) and records the outcome for /health.
-    pub async fn scan_now(&self) -> ScanSummary {
-        let (summary, security) = {
+    /// Runs a scan now and records the outcome for /health. A caller that arrives while a scan
+    /// runs shares that scan's outcome instead of starting another. The scan runs in its own
+    /// task: a caller that goes away does not cancel it, and a panic in it fails that scan only
+    /// (logged, recorded, the collector reconnects) instead of the daemon.
+    pub async fn scan_now(self: &Arc<Self>) -> ScanSummary {
+        use futures::FutureExt;
+        let shared = {
+            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            match running.as_ref() {
+                Some(scan) => scan.clone(),
+                None => {
+                    let state = self.clone();
+                    let task = tokio::spawn(async move {
+                        // Whatever happens in the scan, the next caller starts a new one.
+                        let _clear = ClearOnDrop(&state.running);
+                        state.run_scan().await
+                    });
+                    let scan = async move {
+                        task.await.unwrap_or_else(|e| ScanSummary {
+                            error: Some(format!("the scan task ended abnormally: {e}")),
+                            hint: Some("retry; the daemon log has the details".into()),
+                            ..Default::default()
+                        })
+                    }
+                    .boxed()
+                    .shared();
+                    *running = Some(scan.clone());
+                    scan
+                }
+            }
+        };
+        shared.await
+    }
+
+    /// One scan, a panic in it caught and turned into a failed scan.
+    async fn run_scan(&self) -> ScanSummary {
+        use futures::FutureExt;
+        let started_at = now_ms();
+        let scanned = std::panic::AssertUnwindSafe(async {
             let mut c = self.collector.lock().await;
             let summary = c.scan().await;
             let analyze = c.config().analyze_samples;
             let security = c.session().map(|s| Security::from_session(s, analyze));
             (summary, security)
+        })
+        .catch_unwind()
+        .await;
+        let (summary, security) = match scanned {
+            Ok(done) => done,
+            Err(panic) => {
+                let what = panic_message(panic.as_ref());
+                tracing::error!(panic = %what, "the scan panicked; it is recorded as failed and the next scan reconnects");
+                let mut c = self.collector.lock().await;
+                let summary = c.record_panic(started_at, &what).await;
+                (summary, None)
+            }
         };
         if summary.error.is_none() {
             let target_db = self.health.read().await.target.clone();
@@ -171,6 +238,26 @@ impl AppState {
     }
 }
 
+/// Empties the running-scan slot when the scan task ends, however it ends.
+struct ClearOnDrop<'a>(&'a std::sync::Mutex<Option<SharedScan>>);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+/// The text of a panic payload.
+pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
 fn is_unreachable(err: &str) -> bool {
     err.starts_with("cannot reach") || err.starts_with("the database did not answer")
 }
+
+#[cfg(test)]
+mod tests;

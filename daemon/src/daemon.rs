@@ -247,11 +247,13 @@ pub async fn start(args: DaemonArgs) -> anyhow::Result<Running> {
 
     let mut tasks = tokio::task::JoinSet::new();
     if args.sample_interval_ms > 0 {
-        tasks.spawn(sampler::run(
+        let (target, every) = (
             target.clone(),
-            samples,
             Duration::from_millis(args.sample_interval_ms),
-        ));
+        );
+        tasks.spawn(supervise("sampler", move || {
+            sampler::run(target.clone(), samples.clone(), every)
+        }));
     }
     if args.interval > 0 {
         tasks.spawn(scan_loop(state.clone(), Duration::from_secs(args.interval)));
@@ -301,6 +303,38 @@ async fn scan_loop(state: Arc<AppState>, interval: Duration) {
     }
 }
 
+/// Runs a background task for the daemon's lifetime: when it panics (a bug), logs it and
+/// starts it again after a backoff (1 s, doubling up to a minute), so one bad sample or row
+/// never ends sampling for good.
+async fn supervise<F, Fut>(name: &'static str, mut start: F)
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    /// Stops the running task when the supervisor itself is stopped (the daemon shuts down).
+    struct AbortOnDrop(tokio::task::AbortHandle);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let task = tokio::spawn(start());
+        let _stop = AbortOnDrop(task.abort_handle());
+        match task.await {
+            Ok(()) => return,
+            Err(e) if e.is_panic() => {
+                let what = crate::app::panic_message(e.into_panic().as_ref());
+                tracing::error!(task = name, panic = %what, "a background task panicked; restarting it in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+            Err(_) => return, // cancelled: the daemon is stopping
+        }
+    }
+}
+
 /// Completes on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -320,5 +354,27 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn a_panicking_background_task_is_restarted() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = runs.clone();
+        supervise("test", move || {
+            let counted = counted.clone();
+            async move {
+                if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+                    panic!("first run fails");
+                }
+            }
+        })
+        .await;
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
     }
 }

@@ -30,6 +30,9 @@ pub enum ScanError {
     Pg(#[from] PgError),
     #[error("the store failed: {0}")]
     Store(String),
+    /// A bug: a step of the scan panicked (the daemon goes on).
+    #[error("the scan hit an internal error: {0}")]
+    Panicked(String),
 }
 
 impl ScanError {
@@ -38,6 +41,9 @@ impl ScanError {
         match self {
             ScanError::Pg(e) => e.hint(),
             ScanError::Store(_) => "check the --store directory: disk space and permissions".into(),
+            ScanError::Panicked(_) => "OptiDB keeps serving the last complete scan and retries \
+                 with a new session; please report this with the daemon log"
+                .into(),
         }
     }
 
@@ -68,6 +74,22 @@ pub struct CollectorConfig {
     /// The whole scan gives up after this long.
     pub scan_timeout: Duration,
     pub retention: Retention,
+    /// Tests only: runs just before the plans are captured (to break the session, or panic,
+    /// half-way through a scan).
+    #[cfg(test)]
+    pub before_plans: Option<TestHook>,
+}
+
+/// A closure a test runs inside a scan.
+#[cfg(test)]
+#[derive(Clone)]
+pub struct TestHook(pub Arc<dyn Fn() + Send + Sync>);
+
+#[cfg(test)]
+impl std::fmt::Debug for TestHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TestHook")
+    }
 }
 
 impl CollectorConfig {
@@ -83,6 +105,8 @@ impl CollectorConfig {
             reanalyze_after: Duration::from_secs(3600),
             scan_timeout: Duration::from_secs(120),
             retention: Retention::default(),
+            #[cfg(test)]
+            before_plans: None,
         }
     }
 }
@@ -193,6 +217,21 @@ impl Collector {
         }
     }
 
+    /// Records a scan that panicked: the session's state is unknown, so it is dropped and the
+    /// next scan reconnects.
+    pub async fn record_panic(&mut self, started_at: Millis, what: &str) -> ScanSummary {
+        if let Some(s) = self.session.take() {
+            s.cancel().await;
+        }
+        let duration_ms = (now_ms() - started_at) as f64;
+        self.failed(
+            started_at,
+            duration_ms,
+            ScanError::Panicked(what.to_string()),
+        )
+        .await
+    }
+
     async fn failed(&mut self, started_at: Millis, duration_ms: f64, e: ScanError) -> ScanSummary {
         if let ScanError::Pg(p) = &e {
             if p.is_connection_problem() || matches!(p, PgError::Db(_)) {
@@ -253,7 +292,10 @@ impl Collector {
             .ok_or_else(|| PgError::Unreachable("no session".into()))?;
 
         let read = statements::read(session, &mut self.texts, self.counters.as_ref(), now).await?;
-        let schema = schema::read(session, now).await?;
+        let schema::SchemaRead {
+            snapshot: schema,
+            warnings: schema_warnings,
+        } = schema::read(session, now).await?;
 
         // Filters, then top-N by cumulative total time.
         let mut kept: Vec<_> = read
@@ -312,9 +354,25 @@ impl Collector {
             });
         }
 
+        #[cfg(test)]
+        if let Some(hook) = &self.cfg.before_plans {
+            (hook.0)();
+        }
         let (plans, plan_errors) = self.capture_plans(&queries, &schema, now).await;
+        let generic = plans.iter().filter(|p| p.kind == PlanKind::Generic).count();
+        self.still_connected(|| {
+            let last = plan_errors
+                .last()
+                .map(|e| format!(" ({})", e.error))
+                .unwrap_or_default();
+            format!(
+                "after {generic} of {} generic plans{last}",
+                queries.len().min(self.cfg.plans_k)
+            )
+        })?;
         let (recommendations, dropped) =
             self.advise(&queries, &metrics, &plans, &schema, now).await;
+        self.still_connected(|| "while verifying recommendations with hypopg".into())?;
 
         let summary = ScanSummary {
             scan_id: now,
@@ -328,7 +386,10 @@ impl Collector {
             indexes: schema.indexes.len(),
             stats_reset: read.stats_reset,
             recommendations: recommendations.len(),
-            warnings: hidden_warning(read.hidden).into_iter().collect(),
+            warnings: hidden_warning(read.hidden)
+                .into_iter()
+                .chain(schema_warnings)
+                .collect(),
             error: None,
             hint: None,
         };
@@ -346,6 +407,19 @@ impl Collector {
             dropped,
         };
         Ok((summary, write))
+    }
+
+    /// A scan whose session died half-way has lost plans or hypopg verification: it is not
+    /// complete and must not replace the last complete one, so it fails (`when` says where).
+    fn still_connected(&self, when: impl FnOnce() -> String) -> Result<(), ScanError> {
+        if self.session().is_some() {
+            return Ok(());
+        }
+        Err(ScanError::Pg(PgError::Unreachable(format!(
+            "the collector's session was lost during the scan, {}; the scan is not stored, \
+             the last complete scan stays what OptiDB shows",
+            when()
+        ))))
     }
 
     /// The advisor on this scan's data, its index candidates checked with hypopg on the
@@ -403,6 +477,10 @@ impl Collector {
             let json = match explain::generic_plan(session, &q.norm_sql).await {
                 Ok(json) => json,
                 Err(e) => {
+                    if matches!(e, PgError::Unreachable(_)) {
+                        // Terminated or cut off: the next check ends this scan's plans.
+                        session.mark_broken();
+                    }
                     errors.push(error(q, "", e));
                     continue;
                 }

@@ -200,6 +200,11 @@ pub fn post_empty(url: &str) -> Result<Answer, String> {
     answer(agent().post(url).send_empty())
 }
 
+/// POST with no body and one extra header (for cross-site checks).
+pub fn post_with_header(url: &str, name: &str, value: &str) -> Result<Answer, String> {
+    answer(agent().post(url).header(name, value).send_empty())
+}
+
 /// POST a raw body with a content type (for malformed and oversized bodies).
 pub fn post_raw(url: &str, content_type: &str, body: String) -> Result<Answer, String> {
     answer(

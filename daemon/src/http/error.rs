@@ -233,7 +233,10 @@ impl ApiError {
                 StatusCode::FORBIDDEN,
                 s("cross-site request refused"),
                 s(why),
-                s("run simulations from the dashboard page itself"),
+                s(
+                    "send it from the dashboard page itself, or from a client that is not a \
+                   browser (curl, the optidb CLI)",
+                ),
             ),
             ScanFailed { why, hint, .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -253,6 +256,7 @@ impl ApiError {
                     SimError::Refused(_) => (StatusCode::FORBIDDEN, "real mode refused"),
                     SimError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate limited"),
                     SimError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "simulator busy"),
+                    SimError::TargetBusy(_) => (StatusCode::SERVICE_UNAVAILABLE, "target busy"),
                     SimError::Timeout(_) => {
                         (StatusCode::SERVICE_UNAVAILABLE, "simulation timed out")
                     }

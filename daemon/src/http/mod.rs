@@ -39,6 +39,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             body_limit::BODY_LIMIT as usize,
         ))
         .layer(axum::middleware::from_fn(body_limit::refuse_oversized))
+        .layer(axum::middleware::from_fn(refuse_cross_site))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -69,6 +70,20 @@ async fn log_request(
         tracing::info!(%method, %route, status, latency_ms = ms, "request");
     }
     response
+}
+
+/// Every POST (a scan, a simulation, a chat) is refused when a browser sends it from another
+/// site: a page elsewhere must not be able to make the daemon work against the database.
+async fn refuse_cross_site(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if req.method() == axum::http::Method::POST {
+        if let Err(why) = dashboard::csrf::not_cross_site(req.headers()) {
+            return ApiError::CrossSite(why).into_response();
+        }
+    }
+    next.run(req).await
 }
 
 async fn not_found() -> ApiError {

@@ -5,6 +5,12 @@ pub const UNTRUSTED_HINT: &str = "OptiDB never runs functions a database user co
      if you trust this one, allow it with --trusted-functions schema.name (or schema.*) or \
      --trusted-owners role";
 
+/// What to do when a statement waited for a lock another session holds.
+pub const LOCKED_HINT: &str = "another session holds a lock on a table this needs (ALTER TABLE, \
+     VACUUM FULL, REINDEX, LOCK TABLE, or a long transaction waiting behind one); retry when it \
+     is released: `SELECT pid, mode, relation::regclass, granted FROM pg_locks WHERE NOT granted \
+     OR mode = 'AccessExclusiveLock'` shows who holds and who waits";
+
 /// A failure talking to the target database. `hint()` tells the user how to fix it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PgError {
@@ -33,6 +39,9 @@ pub enum PgError {
     /// The statement cannot be planned at all (several statements, not SELECT/INSERT/…).
     #[error("{0}")]
     NotPlannable(String),
+    /// Another session holds a lock this statement needed (lock_timeout ran out).
+    #[error("a table is locked by another session: {0}")]
+    Locked(String),
     #[error("the database returned an error: {0}")]
     Db(String),
 }
@@ -47,6 +56,7 @@ impl PgError {
                 "28000" | "28P01" => PgError::Auth(msg),
                 "42501" => PgError::Privilege(msg),
                 "57014" => PgError::Timeout(format!("running a query ({msg})")),
+                "55P03" => PgError::Locked(msg),
                 "55000" if msg.contains("pg_stat_statements") => PgError::PgssNotLoaded,
                 "42P01" | "42883" if msg.contains("pg_stat_statements") => PgError::NoPgss,
                 "57P01" | "57P02" | "57P03" | "08006" | "08003" | "08001" => {
@@ -83,6 +93,7 @@ impl PgError {
             PgError::Refused(_) => "connect as a dedicated role without superuser: `optidb setup-sql` prints the SQL that creates it (or pass --allow-superuser if you accept the risk, see docs/security.md)".into(),
             PgError::Untrusted(_) => UNTRUSTED_HINT.into(),
             PgError::NotPlannable(_) => "only single SELECT, INSERT, UPDATE, DELETE and MERGE statements have plans".into(),
+            PgError::Locked(_) => LOCKED_HINT.into(),
             PgError::Db(_) => "see the PostgreSQL message; OptiDB retries on the next scan".into(),
         }
     }

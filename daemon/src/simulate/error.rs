@@ -34,6 +34,9 @@ pub enum SimError {
     /// All simulation slots stayed busy for too long.
     #[error("all {0} simulation slots stayed busy")]
     Busy(usize),
+    /// A table the simulation needs is locked by another session (lock_timeout ran out).
+    #[error("target busy: {0}")]
+    TargetBusy(String),
     /// The database is unreachable or failed in a way unrelated to the statement.
     #[error("the database failed: {0}")]
     Db(String),
@@ -72,6 +75,7 @@ impl SimError {
                  at once"
                 .into(),
             SimError::Busy(_) => "other simulations are running: retry in a moment".into(),
+            SimError::TargetBusy(_) => crate::pg::error::LOCKED_HINT.into(),
             SimError::Db(_) => "check that the database is up and reachable (GET /health); \
                  retry when it is"
                 .into(),
@@ -88,6 +92,7 @@ impl SimError {
             }
             return match code {
                 "57014" => SimError::Timeout(msg),
+                "55P03" => SimError::TargetBusy(msg),
                 c if c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") => {
                     SimError::Db(format!("{msg} (SQLSTATE {code})"))
                 }
@@ -99,7 +104,10 @@ impl SimError {
 
     /// Whether the failure is the database's (HTTP 503) rather than the request's.
     pub fn is_database_problem(&self) -> bool {
-        matches!(self, SimError::Db(_) | SimError::Timeout(_))
+        matches!(
+            self,
+            SimError::Db(_) | SimError::Timeout(_) | SimError::TargetBusy(_)
+        )
     }
 }
 
@@ -115,6 +123,7 @@ impl From<PgError> for SimError {
                 }
             }
             PgError::Untrusted(m) => SimError::Untrusted(m),
+            PgError::Locked(m) => SimError::TargetBusy(m),
             PgError::NotPlannable(m) => SimError::BadStatement(m),
             PgError::Privilege(m) | PgError::Unsupported(m) => SimError::Planner(m),
             other => SimError::Db(other.to_string()),

@@ -84,6 +84,7 @@ fn schema(at: i64) -> SchemaSnapshot {
             last_analyze: Some(at),
             mods_since_analyze: 0,
             autovacuum_enabled: true,
+            size_estimated: false,
         }],
         ..Default::default()
     }

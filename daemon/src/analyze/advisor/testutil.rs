@@ -54,6 +54,7 @@ impl Fixture {
             last_analyze: Some(NOW - 3_600_000),
             mods_since_analyze: mods,
             autovacuum_enabled: autovacuum,
+            size_estimated: false,
         });
         self
     }
@@ -92,6 +93,7 @@ impl Fixture {
                 "CREATE INDEX {name} ON {table} USING btree ({})",
                 cols.join(", ")
             ),
+            size_estimated: false,
         });
         self
     }

@@ -57,6 +57,7 @@ fn sizes() -> TableSizes {
         last_analyze: None,
         mods_since_analyze: 0,
         autovacuum_enabled: true,
+        size_estimated: false,
     };
     TableSizes::from_tables(&[
         table("public.customers", 20000.0, 2048000),

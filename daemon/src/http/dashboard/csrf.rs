@@ -27,29 +27,36 @@ pub fn csrf_token() -> &'static str {
     })
 }
 
-/// Whether a state-changing request comes from the dashboard itself: `Sec-Fetch-Site` must be
-/// `same-origin` and `Origin` must name the `Host` when the browser sends them; when it sends
-/// neither, the request must be an htmx request carrying this process's CSRF token.
-pub fn same_origin(headers: &HeaderMap) -> Result<(), &'static str> {
+/// Whether a request is not a browser's cross-site request: `Sec-Fetch-Site` (when sent) must
+/// be `same-origin` or `none`, and `Origin` (when sent) must name the `Host`. Clients other than
+/// browsers (curl, the CLI, the language server) send neither and pass. Every POST of the API
+/// gets this check (see http/mod.rs); the dashboard's own POSTs also need [`same_origin`].
+pub fn not_cross_site(headers: &HeaderMap) -> Result<(), &'static str> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let host = text("host");
-    let fetch_site = text("sec-fetch-site");
-    let origin = text("origin");
-    if let Some(site) = fetch_site {
-        if site != "same-origin" {
+    if let Some(site) = text("sec-fetch-site") {
+        if site != "same-origin" && site != "none" {
             return Err("the request came from another site (Sec-Fetch-Site)");
         }
     }
-    if let Some(origin) = origin {
+    if let Some(origin) = text("origin") {
         let origin_host = origin
             .strip_prefix("http://")
             .or_else(|| origin.strip_prefix("https://"));
-        return match (origin_host, host) {
+        return match (origin_host, text("host")) {
             (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => Ok(()),
             _ => Err("the request's Origin is not this dashboard"),
         };
     }
-    if fetch_site.is_some() {
+    Ok(())
+}
+
+/// Whether a state-changing request comes from the dashboard itself: it is not cross-site
+/// ([`not_cross_site`]), and when the browser sends neither `Origin` nor `Sec-Fetch-Site`, it
+/// is an htmx request carrying this process's CSRF token.
+pub fn same_origin(headers: &HeaderMap) -> Result<(), &'static str> {
+    not_cross_site(headers)?;
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if text("origin").is_some() || text("sec-fetch-site").is_some() {
         return Ok(());
     }
     let is_htmx = text("hx-request") == Some("true");
@@ -83,6 +90,7 @@ mod tests {
         assert!(same_origin(&headers(&[host, ("origin", "null")])).is_err());
         assert!(same_origin(&headers(&[host, ("sec-fetch-site", "cross-site")])).is_err());
         assert!(same_origin(&headers(&[host, ("sec-fetch-site", "same-origin")])).is_ok());
+        assert!(same_origin(&headers(&[host, ("sec-fetch-site", "same-site")])).is_err());
         assert!(same_origin(&headers(&[host])).is_err());
         assert!(same_origin(&headers(&[host, ("hx-request", "true")])).is_err());
         assert!(same_origin(&headers(&[
@@ -97,5 +105,22 @@ mod tests {
             ("x-optidb-csrf", "00")
         ]))
         .is_err());
+    }
+
+    #[test]
+    fn api_posts_refuse_browsers_from_other_sites_only() {
+        let host = ("host", "127.0.0.1:7070");
+        // curl, the CLI and the language server send neither header.
+        assert!(not_cross_site(&headers(&[host])).is_ok());
+        assert!(not_cross_site(&headers(&[host, ("sec-fetch-site", "same-origin")])).is_ok());
+        assert!(not_cross_site(&headers(&[host, ("origin", "http://127.0.0.1:7070")])).is_ok());
+        for bad in [
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-site", "same-site"),
+            ("origin", "http://evil.example"),
+            ("origin", "null"),
+        ] {
+            assert!(not_cross_site(&headers(&[host, bad])).is_err(), "{bad:?}");
+        }
     }
 }

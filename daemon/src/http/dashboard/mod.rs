@@ -3,7 +3,7 @@
 //! the daemon itself (no CDN). Dashboard POSTs are protected against cross-site requests.
 
 mod assets;
-mod csrf;
+pub mod csrf;
 mod list;
 mod query;
 mod render;
