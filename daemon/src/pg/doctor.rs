@@ -321,8 +321,15 @@ async fn check(s: &Session, target: &TargetConfig) -> Result<Report, PgError> {
         None => Check {
             name: "hypopg",
             status: Status::Warn,
-            detail: "not installed: recommendations cannot be verified or simulated".into(),
-            fix: Some("CREATE EXTENSION hypopg;  -- package postgresql-<major>-hypopg".into()),
+            detail: "not installed: what-if simulation is unavailable (recommendations are \
+                     not verified with hypothetical indexes, and POST /simulate answers \
+                     \"hypopg missing\")"
+                .into(),
+            fix: Some(format!(
+                "CREATE EXTENSION hypopg;  -- after installing it for PostgreSQL {major} (Debian/Ubuntu \
+                 package postgresql-{major}-hypopg, or build it from github.com/HypoPG/hypopg)",
+                major = s.info.version_num / 10000
+            )),
         },
     });
 

@@ -2,10 +2,13 @@
 //! (pg/unit.rs), after a guard that refuses statements reaching untrusted functions
 //! (pg/trust.rs), with the application's search path set for the transaction only.
 //!
-//! - **Generic plans** of normalized `$n` statements: PostgreSQL 16+ `EXPLAIN (GENERIC_PLAN)`;
-//!   before, `PREPARE` + `EXPLAIN EXECUTE` with a NULL per parameter under
-//!   `plan_cache_mode = force_generic_plan` (PREPAREd anew each time, so hypothetical indexes
-//!   created in between are seen).
+//! - **Generic plans** of normalized `$n` statements: `PREPARE` + `EXPLAIN EXECUTE` with a NULL
+//!   per parameter under `plan_cache_mode = force_generic_plan` (PREPAREd anew each time, so
+//!   hypothetical indexes created in between are seen), on every version. PostgreSQL 16's
+//!   `EXPLAIN (GENERIC_PLAN)` cannot be sent by the extended protocol OptiDB uses: the `$n` become
+//!   the protocol statement's own parameters, and the values bound for them are folded into the
+//!   plan (`Filter: (cust = 5)`), so it is no generic plan. The plan helper (pg/helper.rs) runs
+//!   inside the server without bound parameters and does use it from 16 on.
 //! - **Custom plans** of real-value samples: plain `EXPLAIN` (nothing is executed).
 //! - **EXPLAIN ANALYZE** of samples executes them: only when the operator opted in (or on a
 //!   sandbox), only for a single plain SELECT whose every function is a side-effect-free
@@ -161,7 +164,7 @@ impl<'s> Planner<'s> {
             ]));
         }
         match form {
-            Form::Generic if s.server_version_num < 160000 => {
+            Form::Generic => {
                 self.prepared += 1;
                 let name = format!("optidb_plan_{}", self.prepared);
                 self.unit.prepares(&name);
@@ -177,9 +180,6 @@ impl<'s> Planner<'s> {
                     "EXPLAIN {MARKER} (FORMAT JSON) EXECUTE {name}{args}"
                 )))
             }
-            Form::Generic => self.unit.push_slow(Step::new(format!(
-                "EXPLAIN {MARKER} (GENERIC_PLAN, FORMAT JSON) {sql}"
-            ))),
             Form::Custom => self
                 .unit
                 .push_slow(Step::new(format!("EXPLAIN {MARKER} (FORMAT JSON) {sql}"))),

@@ -281,7 +281,7 @@ const CONNECT_SQL: &str = "SELECT /* optidb */ \
       pg_catalog.current_setting('idle_in_transaction_session_timeout')";
 
 /// Connects with the pinned settings, learns about the server and refuses what OptiDB must not
-/// do (a server older than 13; a superuser login on a non-sandbox target unless allowed).
+/// do (a server older than 14; a superuser login on a non-sandbox target unless allowed).
 pub async fn connect(target: &TargetConfig) -> Result<Session, PgError> {
     let cfg = target.pg_config()?;
     let fut = cfg.connect(NoTls);
@@ -301,9 +301,11 @@ pub async fn connect(target: &TargetConfig) -> Result<Session, PgError> {
         .map_err(PgError::from_pg)?;
     let v: i32 = row.get(0);
     let version_num = v.max(0) as u32;
-    if version_num < 130000 {
+    if version_num < 140000 {
         return Err(PgError::Unsupported(format!(
-            "PostgreSQL {} is too old: OptiDB needs 13 or newer (pg_stat_statements 1.8 columns)",
+            "PostgreSQL {} is not supported: OptiDB needs PostgreSQL 14 or newer \
+             (pg_stat_statements' toplevel column and pg_stat_statements_info, \
+             pg_stat_activity.query_id)",
             version_num / 10000
         )));
     }

@@ -43,6 +43,19 @@ impl PgBinaries {
         let major = read_major(&bindir);
         Ok(PgBinaries { bindir, major })
     }
+
+    /// The binaries in `bindir` (given with `SandboxOptions::bindir`), which must hold initdb.
+    /// The path is made absolute and free of symbolic links: when we are root the programs run
+    /// as the `postgres` user, who may not be allowed to follow a link through our directories.
+    pub fn at(bindir: &Path) -> Result<PgBinaries, SandboxError> {
+        if !has_initdb(bindir) {
+            return Err(SandboxError::NoInitdb(bindir.to_path_buf()));
+        }
+        let bindir = std::fs::canonicalize(bindir)
+            .map_err(|e| SandboxError::io("resolving the bin directory", bindir, e))?;
+        let major = read_major(&bindir);
+        Ok(PgBinaries { bindir, major })
+    }
 }
 
 fn has_initdb(dir: &Path) -> bool {
@@ -167,6 +180,25 @@ mod tests {
             find_bindir_with(Some(dir.path().into())).expect("bindir"),
             dir.path()
         );
+    }
+
+    #[test]
+    fn a_given_bindir_must_hold_initdb_and_is_resolved() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = PgBinaries::at(dir.path()).expect_err("no initdb there");
+        assert!(err.to_string().contains("has no initdb"), "{err}");
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).expect("mkdir");
+        std::fs::write(real.join("initdb"), "").expect("write");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).expect("symlink");
+        let bins = PgBinaries::at(&link).expect("bins");
+        assert_eq!(
+            bins.bindir,
+            std::fs::canonicalize(&real).expect("canonical")
+        );
+        // No postgres to ask: the major is unknown.
+        assert_eq!(bins.major, 0);
     }
 
     #[test]

@@ -24,6 +24,14 @@ pub enum SandboxError {
     )]
     BadBindir(PathBuf),
 
+    /// The bin directory given with `SandboxOptions::bindir` does not hold `initdb`.
+    #[error(
+        "the PostgreSQL bin directory {} has no initdb; for the builds of other major versions \
+         run scripts/pg-versions.sh (they land in target/pg-versions/NN/bin)",
+        .0.display()
+    )]
+    NoInitdb(PathBuf),
+
     /// We run as root, but there is no `postgres` OS user to run the server as.
     #[error(
         "running as root, and initdb refuses to run as root, but there is no `postgres` OS user \
@@ -131,7 +139,13 @@ pub enum SandboxError {
     /// An extension is not installed on this machine.
     #[error(
         "the PostgreSQL extension {extension} is not installed for PostgreSQL {major}: {message}; \
-         install it with `apt-get install {package}` (or run scripts/setup.sh)"
+         install it with `apt-get install {package}` (or run scripts/setup.sh){}",
+        if extension == "hypopg" {
+            ", or start the sandbox without it (SandboxOptions::without_hypopg): what-if \
+             simulations are then unavailable"
+        } else {
+            ""
+        }
     )]
     ExtensionMissing {
         /// The extension.

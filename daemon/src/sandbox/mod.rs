@@ -1,11 +1,12 @@
 //! A throwaway PostgreSQL cluster for the tests and `optidb demo`, so neither ever depends on a
 //! system PostgreSQL service being installed, configured or running.
 //!
-//! [`Sandbox::start`] finds the server binaries, `initdb`s a fresh temporary directory
-//! (`$TMPDIR/optidb-sandbox-*`), configures it for advice work (`pg_stat_statements` preloaded,
-//! `track_io_timing`, durability off for speed), starts it on a free 127.0.0.1 port with
-//! `pg_ctl`, creates the database and the `pg_stat_statements`, `hypopg` and `pg_trgm`
-//! extensions in it. Dropping the [`Sandbox`] (or [`Sandbox::stop`]) stops the server and
+//! [`Sandbox::start`] finds the server binaries (or takes the bin directory given with
+//! [`SandboxOptions::bindir`], e.g. another major version's build), `initdb`s a fresh temporary
+//! directory (`$TMPDIR/optidb-sandbox-*`), configures it for advice work (`pg_stat_statements`
+//! preloaded, `track_io_timing`, durability off for speed), starts it on a free 127.0.0.1 port
+//! with `pg_ctl`, creates the database and the `pg_stat_statements`, `hypopg` (unless
+//! [`SandboxOptions::without_hypopg`]) and `pg_trgm` extensions in it. Dropping the [`Sandbox`] (or [`Sandbox::stop`]) stops the server and
 //! removes the directory; a watchdog process does the same if this process dies without
 //! running `Drop` (SIGKILL, Ctrl-C, a `static` sandbox).
 //!
@@ -54,6 +55,13 @@ pub struct SandboxOptions {
     /// Extra `postgresql.conf` settings, appended after ours (so they win): name and unquoted
     /// value, e.g. `("work_mem", "64MB")`. `port` is chosen by the sandbox and cannot be set.
     pub settings: Vec<(String, String)>,
+    /// The server's bin directory (holding initdb, pg_ctl and postgres); `None` searches the
+    /// usual places (`OPTIDB_PG_BINDIR`, `pg_config`, `/usr/lib/postgresql/*/bin`).
+    pub bindir: Option<PathBuf>,
+    /// Whether to create the hypopg extension (true by default). Builds without hypopg (every
+    /// major but Debian's 15 here) start with `false`: OptiDB then reports what-if simulation
+    /// as unavailable.
+    pub hypopg: bool,
 }
 
 impl Default for SandboxOptions {
@@ -61,6 +69,8 @@ impl Default for SandboxOptions {
         SandboxOptions {
             database: "optidb_demo".to_string(),
             settings: Vec::new(),
+            bindir: None,
+            hypopg: true,
         }
     }
 }
@@ -77,6 +87,20 @@ impl SandboxOptions {
     /// Adds a `postgresql.conf` setting.
     pub fn setting(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.settings.push((name.into(), value.into()));
+        self
+    }
+
+    /// Runs the server from this bin directory (another major version's build, say) instead of
+    /// searching for one; no environment variable involved, so tests can start several versions
+    /// side by side.
+    pub fn bindir(mut self, bindir: impl Into<PathBuf>) -> Self {
+        self.bindir = Some(bindir.into());
+        self
+    }
+
+    /// Does not create the hypopg extension (for server builds that do not have it).
+    pub fn without_hypopg(mut self) -> Self {
+        self.hypopg = false;
         self
     }
 
@@ -144,7 +168,10 @@ impl Sandbox {
     /// second; on error nothing is left behind.
     pub fn start(opts: SandboxOptions) -> Result<Sandbox, SandboxError> {
         opts.validate()?;
-        let bins = PgBinaries::find()?;
+        let bins = match &opts.bindir {
+            Some(dir) => PgBinaries::at(dir)?,
+            None => PgBinaries::find()?,
+        };
         let run_as = process::detect_run_as()?;
 
         let tmp = std::env::temp_dir();
@@ -184,7 +211,12 @@ impl Sandbox {
 
         let major = sandbox.bins.major_for_hints();
         let target = sandbox.target(&sandbox.database);
-        sandbox.version_num = sql::block_on(|| sql::setup(&target, major))?;
+        let extensions: Vec<&str> = sql::EXTENSIONS
+            .iter()
+            .copied()
+            .filter(|e| opts.hypopg || *e != "hypopg")
+            .collect();
+        sandbox.version_num = sql::block_on(|| sql::setup(&target, major, &extensions))?;
         Ok(sandbox)
     }
 
@@ -482,7 +514,13 @@ mod tests {
         let opts = SandboxOptions::default();
         assert_eq!(opts.database, "optidb_demo");
         assert!(opts.settings.is_empty());
+        assert!(opts.bindir.is_none() && opts.hypopg);
         assert!(opts.validate().is_ok());
+        let opts = SandboxOptions::default()
+            .bindir("/opt/pg/14/bin")
+            .without_hypopg();
+        assert_eq!(opts.bindir, Some(PathBuf::from("/opt/pg/14/bin")));
+        assert!(!opts.hypopg);
     }
 
     #[test]

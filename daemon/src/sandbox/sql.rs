@@ -116,9 +116,13 @@ pub(crate) async fn batch_execute(target: &Target<'_>, sql: &str) -> Result<(), 
         .map_err(|e| sql_error(sql, &e))
 }
 
-/// Creates the database (unless it exists) and the extensions in it; returns
+/// Creates the database (unless it exists) and `extensions` in it; returns
 /// `server_version_num`.
-pub(crate) async fn setup(target: &Target<'_>, major: u32) -> Result<u32, SandboxError> {
+pub(crate) async fn setup(
+    target: &Target<'_>,
+    major: u32,
+    extensions: &[&str],
+) -> Result<u32, SandboxError> {
     let admin = connect(&Target {
         database: "postgres",
         ..*target
@@ -152,7 +156,7 @@ pub(crate) async fn setup(target: &Target<'_>, major: u32) -> Result<u32, Sandbo
     drop(admin);
 
     let client = connect(target).await?;
-    for extension in EXTENSIONS {
+    for extension in extensions {
         let sql = format!("CREATE EXTENSION IF NOT EXISTS {extension}");
         if let Err(e) = client.batch_execute(&sql).await {
             return Err(extension_error(extension, major, &sql, &e));
