@@ -423,8 +423,7 @@ async fn bench_scan(
     use crate::scan::{Collector, CollectorConfig};
     let sandbox = Sandbox::start_async(SandboxOptions::default()).await?;
     let url = sandbox.url();
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
-    tokio::spawn(conn);
+    let client = crate::pg::conninfo::parse(&url)?.connect().await?;
     client.batch_execute(&bench_table_sql(10_000)).await?;
     let mut rows = Vec::new();
     for &n in sizes {

@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 pub use expected::{ExpectedFinding, FindingType};
 pub use run::{run_workload, run_workload_with, PatternRun, SeedOptions, WorkloadSummary};
@@ -256,31 +256,23 @@ pub async fn ensure_loaded(client: &Client) -> Result<()> {
     Ok(())
 }
 
-/// Connects with `application_name` set; the connection task runs in the background.
+/// Connects with `application_name` set, the way every OptiDB connection is opened (libpq's
+/// TLS and password-file parameters, `pg::conninfo`); the connection task runs in the
+/// background.
 pub async fn connect(url: &str, application_name: &str) -> Result<Client> {
-    let mut config: tokio_postgres::Config = url.parse().with_context(|| {
-        format!(
-            "`{}` is not a PostgreSQL connection URL: write postgres://user@host:port/dbname",
+    let mut info = crate::pg::conninfo::parse(url).map_err(|e| {
+        anyhow::anyhow!(
+            "`{}` is not a PostgreSQL connection URL ({e}): write postgres://user@host:port/dbname",
             redact_url(url)
         )
     })?;
-    config.application_name(application_name);
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(Duration::from_secs(10));
+    info.config.application_name(application_name);
+    if info.config.get_connect_timeout().is_none() {
+        info.config.connect_timeout(Duration::from_secs(10));
     }
-    let (client, connection) = config.connect(NoTls).await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot connect to {}: {}; is PostgreSQL running there and the URL right?",
-            redact_url(url),
-            db_error(&e)
-        )
-    })?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!("seed connection ended: {e}");
-        }
-    });
-    Ok(client)
+    info.connect()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to {}: {e}; {}", redact_url(url), e.hint()))
 }
 
 /// A database error's message with its detail and hint, or the error itself.

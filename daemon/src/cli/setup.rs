@@ -86,15 +86,17 @@ pub async fn run_setup_sql(a: &SetupSqlArgs) -> anyhow::Result<u8> {
     }
     // --apply: OptiDB's own fixed SQL, run with the administrator's login the user named.
     let db = a.db.as_deref().unwrap_or_default();
-    let (client, conn) = match tokio_postgres::connect(db, tokio_postgres::NoTls).await {
+    let connected = match crate::pg::conninfo::parse(db) {
+        Ok(info) => info.connect().await,
+        Err(e) => Err(e),
+    };
+    let client = match connected {
         Ok(c) => c,
         Err(e) => {
-            let e = crate::pg::PgError::from_pg(e);
             eprintln!("optidb: {e} ({})", e.hint());
             return Ok(exit::UNAVAILABLE);
         }
     };
-    tokio::spawn(conn);
     client.batch_execute(&sql).await.map_err(|e| {
         anyhow::anyhow!(
             "applying the setup SQL failed: {}",

@@ -42,6 +42,9 @@ pub enum PgError {
     /// Another session holds a lock this statement needed (lock_timeout ran out).
     #[error("a table is locked by another session: {0}")]
     Locked(String),
+    /// TLS could not be set up as the sslmode asks (see pg/tls.rs).
+    #[error("{0}")]
+    Tls(#[from] super::tls::TlsError),
     #[error("the database returned an error: {0}")]
     Db(String),
 }
@@ -85,15 +88,16 @@ impl PgError {
             PgError::BadUrl(_) => "pass --db postgres://user@host:5432/dbname (or set PGHOST, PGPORT, PGUSER, PGDATABASE)".into(),
             PgError::Timeout(_) => "the database is slow or stuck; OptiDB keeps serving the last complete scan and retries with backoff".into(),
             PgError::Unreachable(_) => "check that PostgreSQL is running and reachable at the address given; OptiDB keeps serving the last complete scan and reconnects with backoff".into(),
-            PgError::Auth(_) => "check the user and password (URL, PGUSER/PGPASSWORD or ~/.pgpass) and pg_hba.conf".into(),
+            PgError::Auth(_) => "check the user and password (URL, PGUSER/PGPASSWORD, or a password file: ~/.pgpass, PGPASSFILE or passfile=) and pg_hba.conf".into(),
             PgError::NoPgss => "run CREATE EXTENSION pg_stat_statements; in the target database (it also needs shared_preload_libraries = 'pg_stat_statements' in postgresql.conf and a restart)".into(),
             PgError::PgssNotLoaded => "add pg_stat_statements to shared_preload_libraries in postgresql.conf and restart PostgreSQL".into(),
             PgError::Privilege(_) => "run `optidb doctor --db …` to see which grants are missing, and `optidb setup-sql` for the SQL that creates OptiDB's roles".into(),
-            PgError::Unsupported(_) => "upgrade PostgreSQL to 13 or newer".into(),
+            PgError::Unsupported(_) => "OptiDB needs PostgreSQL 14 or newer (14 to 18 are tested) with pg_stat_statements 1.9 or newer: upgrade what the message names (ALTER EXTENSION pg_stat_statements UPDATE for the extension)".into(),
             PgError::Refused(_) => "connect as a dedicated role without superuser: `optidb setup-sql` prints the SQL that creates it (or pass --allow-superuser if you accept the risk, see docs/security.md)".into(),
             PgError::Untrusted(_) => UNTRUSTED_HINT.into(),
             PgError::NotPlannable(_) => "only single SELECT, INSERT, UPDATE, DELETE and MERGE statements have plans".into(),
             PgError::Locked(_) => LOCKED_HINT.into(),
+            PgError::Tls(e) => e.hint(),
             PgError::Db(_) => "see the PostgreSQL message; OptiDB retries on the next scan".into(),
         }
     }
@@ -102,7 +106,7 @@ impl PgError {
     pub fn is_connection_problem(&self) -> bool {
         matches!(
             self,
-            PgError::Unreachable(_) | PgError::Timeout(_) | PgError::Auth(_)
+            PgError::Unreachable(_) | PgError::Timeout(_) | PgError::Auth(_) | PgError::Tls(_)
         )
     }
 }

@@ -9,12 +9,13 @@
 //! known: a session whose state is in doubt (a unit whose clean-up failed, a cancelled
 //! statement) is [`Session::is_usable`] no more and must be replaced.
 
+use super::conninfo::{self, ConnInfo};
 use super::error::PgError;
 use super::helper::{self, HelperState};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio_postgres::types::Type;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{CancelToken, Client, Config};
 
 /// Every statement OptiDB sends carries this marker, so its own statements can be told apart
 /// from the application's in pg_stat_statements and pg_stat_activity.
@@ -72,42 +73,12 @@ impl TargetConfig {
         }
     }
 
-    /// The connection settings: the URL, or libpq's PGHOST, PGPORT, PGUSER, PGDATABASE and
-    /// PGPASSWORD when no URL is given (a URL's own fields win over the variables), with
-    /// OptiDB's pinned settings appended to any `options` of the URL (later ones win).
-    pub fn pg_config(&self) -> Result<Config, PgError> {
-        let mut cfg = if self.url.trim().is_empty() {
-            Config::new()
-        } else {
-            self.url
-                .parse::<Config>()
-                .map_err(|e| PgError::BadUrl(e.to_string()))?
-        };
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        if cfg.get_hosts().is_empty() {
-            cfg.host(env("PGHOST").as_deref().unwrap_or("localhost"));
-        }
-        if cfg.get_ports().is_empty() {
-            if let Some(p) = env("PGPORT").and_then(|p| p.parse().ok()) {
-                cfg.port(p);
-            }
-        }
-        if cfg.get_user().is_none() {
-            let user = env("PGUSER")
-                .or_else(|| env("USER"))
-                .unwrap_or_else(|| "postgres".into());
-            cfg.user(&user);
-        }
-        if cfg.get_dbname().is_none() {
-            if let Some(db) = env("PGDATABASE") {
-                cfg.dbname(&db);
-            }
-        }
-        if cfg.get_password().is_none() {
-            if let Some(pw) = env("PGPASSWORD") {
-                cfg.password(pw);
-            }
-        }
+    /// The address as OptiDB connects to it ([`conninfo::parse`]: a URL's or conninfo's
+    /// fields, libpq's TLS and password-file parameters, PG* variables for what it leaves out),
+    /// with OptiDB's pinned settings appended to any `options` of the URL (later ones win).
+    pub fn conninfo(&self) -> Result<ConnInfo, PgError> {
+        let mut info = conninfo::parse(&self.url)?;
+        let cfg = &mut info.config;
         cfg.application_name("optidb");
         cfg.connect_timeout(self.connect_timeout);
         let pinned = self.pinned_options();
@@ -116,7 +87,12 @@ impl TargetConfig {
             _ => pinned,
         };
         cfg.options(options);
-        Ok(cfg)
+        Ok(info)
+    }
+
+    /// The tokio-postgres part of [`TargetConfig::conninfo`].
+    pub fn pg_config(&self) -> Result<Config, PgError> {
+        self.conninfo().map(|c| c.config)
     }
 
     /// The `-c name=value` settings every session starts with.
@@ -154,10 +130,31 @@ impl TargetConfig {
     }
 
     /// The target as people should see it: `postgres://user@host:port/db`, never a password
-    /// (also when it came from PG* variables).
+    /// (also when it came from PG* variables), with the TLS parameters when they were given
+    /// (`?sslmode=verify-full&sslrootcert=/path`; file paths are not secrets).
     pub fn display(&self) -> String {
-        match self.pg_config() {
-            Ok(cfg) => canonical_url(&cfg),
+        match self.conninfo() {
+            Ok(info) => {
+                let mut url = canonical_url(&info.config);
+                let p = &info.libpq;
+                let params: Vec<String> = [
+                    ("sslmode", p.sslmode.map(|m| m.as_str().to_string())),
+                    ("sslrootcert", p.sslrootcert.clone()),
+                    (
+                        "sslcert",
+                        p.sslcert.as_ref().map(|c| c.display().to_string()),
+                    ),
+                    ("sslkey", p.sslkey.as_ref().map(|c| c.display().to_string())),
+                ]
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+                .collect();
+                if !params.is_empty() {
+                    url.push('?');
+                    url.push_str(&params.join("&"));
+                }
+                url
+            }
             Err(_) => optidb_core::redact::redact_password(&self.url),
         }
     }
@@ -225,6 +222,24 @@ pub struct Session {
     /// prepared once per session: planned once, not at every unit.
     prepared: tokio::sync::Mutex<std::collections::HashMap<String, tokio_postgres::Statement>>,
     broken: AtomicBool,
+    /// How the session was opened: a cancel request goes the same way (TLS or not).
+    conninfo: ConnInfo,
+}
+
+/// What cancelling a session's running statement needs, detached from the session (so the
+/// session can be dropped while the cancel request is on its way).
+pub struct CancelHandle {
+    token: CancelToken,
+    conninfo: ConnInfo,
+}
+
+impl CancelHandle {
+    /// Sends the cancel request over its own connection; waits at most two seconds.
+    pub async fn cancel(self) {
+        self.conninfo
+            .cancel(self.token, Duration::from_secs(2))
+            .await;
+    }
 }
 
 impl Session {
@@ -242,8 +257,15 @@ impl Session {
     /// connection) and marks the session unusable. Waits at most two seconds.
     pub async fn cancel(&self) {
         self.mark_broken();
-        let token = self.client.cancel_token();
-        let _ = tokio::time::timeout(Duration::from_secs(2), token.cancel_query(NoTls)).await;
+        self.cancel_handle().cancel().await;
+    }
+
+    /// What [`CancelHandle::cancel`] needs to cancel this session's statement later.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle {
+            token: self.client.cancel_token(),
+            conninfo: self.conninfo.clone(),
+        }
     }
 
     /// One of OptiDB's own fixed statements (never foreign text), prepared on this connection
@@ -283,18 +305,13 @@ const CONNECT_SQL: &str = "SELECT /* optidb */ \
 /// Connects with the pinned settings, learns about the server and refuses what OptiDB must not
 /// do (a server older than 14; a superuser login on a non-sandbox target unless allowed).
 pub async fn connect(target: &TargetConfig) -> Result<Session, PgError> {
-    let cfg = target.pg_config()?;
-    let fut = cfg.connect(NoTls);
-    let (client, connection) =
-        tokio::time::timeout(target.connect_timeout + Duration::from_secs(1), fut)
-            .await
-            .map_err(|_| PgError::Timeout("connecting".into()))?
-            .map_err(PgError::from_pg)?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!("target connection closed: {e}");
-        }
-    });
+    let conninfo = target.conninfo()?;
+    let client = tokio::time::timeout(
+        target.connect_timeout + Duration::from_secs(1),
+        conninfo.connect(),
+    )
+    .await
+    .map_err(|_| PgError::Timeout("connecting".into()))??;
     let row = client
         .query_typed_one(CONNECT_SQL, &[])
         .await
@@ -335,6 +352,7 @@ pub async fn connect(target: &TargetConfig) -> Result<Session, PgError> {
         target: target.clone(),
         prepared: tokio::sync::Mutex::new(std::collections::HashMap::new()),
         broken: AtomicBool::new(false),
+        conninfo,
     })
 }
 
@@ -361,6 +379,13 @@ mod tests {
         assert_eq!(t.display(), "postgres://bob@db:5433/app");
         let t = TargetConfig::new("host=db password=s3cret dbname=app user=bob");
         assert_eq!(t.display(), "postgres://bob@db:5432/app");
+        let t = TargetConfig::new(
+            "postgres://bob:s3cret@db/app?sslmode=verify-full&sslrootcert=/ca.pem&sslkey=/k.key&passfile=/pw",
+        );
+        assert_eq!(
+            t.display(),
+            "postgres://bob@db:5432/app?sslmode=verify-full&sslrootcert=/ca.pem&sslkey=/k.key"
+        );
     }
 
     #[test]

@@ -155,11 +155,9 @@ impl Drop for InUse<'_> {
             return;
         }
         if let Some(session) = self.slot.take() {
-            let token = session.client.cancel_token();
+            let handle = session.cancel_handle();
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    let _ = token.cancel_query(tokio_postgres::NoTls).await;
-                });
+                rt.spawn(handle.cancel());
             }
             drop(session); // closes the connection: the server discards its state
         }
