@@ -329,6 +329,23 @@ async fn verify_ca_checks_the_chain_whatever_the_name() {
         ),
         "{e}"
     );
+    // The system's roots (the OS store) do not know a private CA; and they go with
+    // verify-full only.
+    let e = tls_error(session(&t.url("localhost", "postgres", "sslrootcert=system")).await);
+    assert_eq!(
+        e.to_string(),
+        "the server's certificate is not signed by a CA in the system's trusted roots \
+         (sslmode=verify-full)"
+    );
+    let e = tls_error(
+        session(&t.url(
+            "localhost",
+            "postgres",
+            "sslmode=require sslrootcert=system",
+        ))
+        .await,
+    );
+    assert!(matches!(e, TlsError::WeakWithSystemRoots { .. }), "{e}");
     // A missing root file is named.
     let e = tls_error(
         session(&t.url(
