@@ -119,6 +119,50 @@ fn tls() -> &'static Tls {
                 "server.crt",
             ],
         );
+        // A client certificate for certuser (the client's files stay ours).
+        std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+        openssl(
+            &dir,
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-subj",
+                "/CN=certuser",
+                "-keyout",
+                "client.key",
+                "-out",
+                "client.csr",
+            ],
+        );
+        openssl(
+            &dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "client.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "client.ext",
+                "-out",
+                "client.crt",
+            ],
+        );
+        std::fs::set_permissions(
+            dir.join("client.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
         for f in ["server.crt", "server.key", "ca.crt", "other-ca.crt"] {
             let p = dir.join(f);
             std::os::unix::fs::chown(&p, Some(owner.uid()), Some(owner.gid())).unwrap();
@@ -132,14 +176,16 @@ fn tls() -> &'static Tls {
             &hba,
             format!(
                 "host all pwuser 127.0.0.1/32 scram-sha-256\n\
-                 hostnossl all tlsonly 127.0.0.1/32 reject\n{old}"
+                 hostnossl all tlsonly 127.0.0.1/32 reject\n\
+                 hostssl all certuser 127.0.0.1/32 cert\n{old}"
             ),
         )
         .unwrap();
         sb.batch_execute(&format!(
             "SET password_encryption = 'scram-sha-256';
              CREATE ROLE pwuser LOGIN PASSWORD '{}';
-             CREATE ROLE tlsonly LOGIN;",
+             CREATE ROLE tlsonly LOGIN;
+             CREATE ROLE certuser LOGIN;",
             PASSWORD.replace('\'', "''")
         ))
         .unwrap();
@@ -151,6 +197,10 @@ fn tls() -> &'static Tls {
             format!(
                 "ALTER SYSTEM SET ssl_key_file = '{}'",
                 dir.join("server.key").display()
+            ),
+            format!(
+                "ALTER SYSTEM SET ssl_ca_file = '{}'",
+                dir.join("ca.crt").display()
             ),
             "ALTER SYSTEM SET ssl = on".to_string(),
             "SELECT pg_reload_conf()".to_string(),
@@ -417,6 +467,68 @@ async fn a_statement_is_cancelled_over_tls() {
         started.elapsed() < Duration::from_secs(3),
         "{:?}",
         started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_client_certificate_logs_in_when_its_key_is_private() {
+    let t = tls();
+    let dir = t.sb.root_dir();
+    let (crt, key) = (dir.join("client.crt"), dir.join("client.key"));
+    let verify = format!("sslmode=verify-full sslrootcert={}", t.ca.display());
+    let s = session(&t.url(
+        "localhost",
+        "certuser",
+        &format!(
+            "{verify} sslcert={} sslkey={}",
+            crt.display(),
+            key.display()
+        ),
+    ))
+    .await
+    .unwrap();
+    let dn: Option<String> = s
+        .client
+        .query_one(
+            "SELECT client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(dn.as_deref(), Some("/CN=certuser"));
+
+    // No certificate (libpq sends none when sslcert names a missing file): pg_hba says no.
+    let e = session(&t.url(
+        "localhost",
+        "certuser",
+        &format!("{verify} sslcert=/nonexistent/client.crt"),
+    ))
+    .await
+    .err()
+    .expect("no certificate, no login");
+    assert!(matches!(e, PgError::Auth(_)), "{e}");
+
+    // A key others can read is refused before connecting, naming the file.
+    let tmp = tempfile::tempdir().unwrap();
+    let open_key = tmp.path().join("client.key");
+    std::fs::copy(&key, &open_key).unwrap();
+    std::fs::set_permissions(&open_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = tls_error(
+        session(&t.url(
+            "localhost",
+            "certuser",
+            &format!(
+                "{verify} sslcert={} sslkey={}",
+                crt.display(),
+                open_key.display()
+            ),
+        ))
+        .await,
+    );
+    assert!(
+        matches!(&e, TlsError::ClientCert { path, why } if path == &open_key && why.contains("group or world")),
+        "{e}"
     );
 }
 
