@@ -8,6 +8,8 @@
 //! - [`convert`]: byte offsets ↔ LSP positions (UTF-16), the only place that does this.
 //! - [`daemon`]: the daemon client (lookup, simulate, health) with timeout and cache.
 //! - [`config`]: settings from initializationOptions / workspace configuration.
+//! - [`framing`]: Content-Length framing and checks in front of tower-lsp (bad input is
+//!   answered with a JSON-RPC error, never stops the server).
 //! - [`bench`]: `optidb-lsp --bench`.
 
 pub mod analysis;
@@ -15,5 +17,6 @@ pub mod bench;
 pub mod config;
 pub mod convert;
 pub mod daemon;
+pub mod framing;
 pub mod handlers;
 pub mod server;

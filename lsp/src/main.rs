@@ -12,7 +12,8 @@ USAGE:
 
 Settings come from the client: initializationOptions or workspace/configuration section
 `optidb`: {\"daemonUrl\": \"http://127.0.0.1:7070\", \"token\": null, \"severity\": \"hint\", \"timeoutMs\": 300}.
-Logs go to stderr (RUST_LOG=optidb_lsp=debug).";
+Logs go to stderr (RUST_LOG=optidb_lsp=debug). A malformed message is answered with a JSON-RPC
+error and logged; messages over 64 MiB are refused. Exit code 1 on `exit` without `shutdown`.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -58,8 +59,10 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            rt.block_on(optidb_lsp::server::run_stdio());
-            ExitCode::SUCCESS
+            let end = rt.block_on(optidb_lsp::server::run_stdio());
+            // Do not wait for a blocked read of stdin or a daemon call still in flight.
+            rt.shutdown_background();
+            ExitCode::from(end.code())
         }
         Some(other) => {
             eprintln!("optidb-lsp: unknown argument {other:?} (try --help)");

@@ -1,13 +1,15 @@
 //! The language server: the `LanguageServer` implementation (thin: it gathers parameters and
 //! calls the session), the service for stdio and tests, and the guard that keeps a panicking
 //! handler from taking the server down. State and its work live in `session`, commands in
-//! `commands`.
+//! `commands`, the stdio transport (checked framing in front of tower-lsp) in `stdio`.
 
 mod commands;
 pub mod session;
+mod stdio;
 
 pub use commands::simulation_message;
 use session::{Doc, Inner};
+pub use stdio::{run_stdio, serve, End};
 
 use crate::analysis::Analyzer;
 use crate::config::Settings;
@@ -23,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tower_lsp::jsonrpc::Result as RpcResult;
 use tower_lsp::lsp_types::*;
-use tower_lsp::{Client, LanguageServer, LspService, Server};
+use tower_lsp::{Client, LanguageServer, LspService};
 
 /// Commands the server runs itself (the editor runs `optidb.copyDdl`).
 pub const SERVER_COMMANDS: &[&str] = &[code_action::SIMULATE, "optidb.refresh"];
@@ -52,14 +54,6 @@ pub fn service() -> (LspService<Backend>, tower_lsp::ClientSocket) {
     LspService::build(Backend::new)
         .custom_method("optidb/status", Backend::status)
         .finish()
-}
-
-/// Serves LSP on stdin/stdout until the client exits.
-pub async fn run_stdio() {
-    let (service, socket) = service();
-    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
-        .serve(service)
-        .await;
 }
 
 /// Runs a handler body; a panic is caught, logged to stderr and to the client, and turned into
