@@ -24,6 +24,18 @@ pub struct DaemonArgs {
     /// Address to serve the API on.
     #[arg(long, env = "OPTIDB_LISTEN", default_value = "127.0.0.1:7070")]
     pub listen: SocketAddr,
+    /// Open HTTP connections at most (more wait in the listen backlog); lowered to fit the
+    /// open-file limit.
+    #[arg(long, env = "OPTIDB_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Read requests (API GETs, lookups, dashboard pages) served at once; more wait up to 5 s,
+    /// then get 503 "daemon busy".
+    #[arg(long, env = "OPTIDB_READ_SLOTS", default_value_t = 32)]
+    pub read_slots: usize,
+    /// Milliseconds a client has to send a request's headers (slow or silent sockets are
+    /// closed; also the idle time after which a keep-alive connection is closed).
+    #[arg(long, env = "OPTIDB_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
     /// Directory of the embedded store (default: $XDG_DATA_HOME/optidb or ~/.local/share/optidb).
     #[arg(long, env = "OPTIDB_STORE")]
     pub store: Option<PathBuf>,
@@ -259,9 +271,33 @@ pub async fn start(args: DaemonArgs) -> anyhow::Result<Running> {
         tasks.spawn(scan_loop(state.clone(), Duration::from_secs(args.interval)));
     }
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, state.clone(), async move {
-        let _ = stop_rx.await;
-    }));
+    let nofile = crate::http::server::raise_open_file_limit();
+    let limits = crate::http::server::Limits {
+        max_connections: crate::http::server::fit_connections(args.max_connections.max(1), nofile),
+        header_read_timeout: Duration::from_millis(args.header_timeout_ms.max(100)),
+        ..Default::default()
+    };
+    if limits.max_connections < args.max_connections {
+        tracing::warn!(
+            "serving at most {} connections: the open-file limit is {:?} (raise it with ulimit -n)",
+            limits.max_connections,
+            nofile
+        );
+    }
+    let reads = Arc::new(crate::http::limits::RequestLimits::new(
+        args.read_slots,
+        Duration::from_secs(5),
+        Duration::from_secs(30),
+    ));
+    let router = crate::http::router_with(state.clone(), reads);
+    let server = tokio::spawn(crate::http::server::serve(
+        listener,
+        router,
+        limits,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
     Ok(Running {
         state,
         addr,
@@ -271,18 +307,6 @@ pub async fn start(args: DaemonArgs) -> anyhow::Result<Running> {
         stop_tx,
         server,
     })
-}
-
-/// Serves the API on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: Arc<AppState>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    axum::serve(listener, crate::http::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    Ok(())
 }
 
 /// Scans every `interval`; after a failure, retries sooner with exponential backoff (1 s, 2 s,

@@ -17,7 +17,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Collect from a PostgreSQL database on an interval and serve the API.
-    Daemon(optidb::daemon::DaemonArgs),
+    Daemon(Box<optidb::daemon::DaemonArgs>),
     /// Print the query id (fingerprint), normalized text and byte range of each statement.
     Fingerprint(cli::fingerprint::FingerprintArgs),
     /// Start a throwaway PostgreSQL with the seed workload so you can see OptiDB at work.
@@ -48,7 +48,7 @@ fn main() -> ExitCode {
         Command::Seed(a) => block_on(optidb::seed::run_cli(a)).map(|()| cli::exit::OK),
         Command::Daemon(a) => {
             optidb::logging::init(a.log_format, optidb::logging::DAEMON_FILTER);
-            block_on(optidb::daemon::run(a)).map(|()| cli::exit::OK)
+            block_on(optidb::daemon::run(*a)).map(|()| cli::exit::OK)
         }
         Command::SetupSql(a) => block_on_code(cli::setup::run_setup_sql(&a)),
         Command::Doctor(a) => block_on_code(cli::setup::run_doctor(&a)),

@@ -133,7 +133,7 @@ fn cli_parity_token_metrics_and_chat() {
         &optidb_e2e::optidb_url(&sb),
         store.path(),
         &["--sample-interval-ms", "0"],
-        &[("OPTIDB_TOKEN", "s3cret-token")],
+        &[("OPTIDB_TOKEN", "s3cret-token-0123456789")],
     );
     let slow =
         optidb_core::sql::fingerprint_only("SELECT * FROM tickets WHERE buyer_id = 1").unwrap();
@@ -144,7 +144,7 @@ fn cli_parity_token_metrics_and_chat() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("token required"), "{err}");
 
-    let tok = [("OPTIDB_TOKEN", "s3cret-token")];
+    let tok = [("OPTIDB_TOKEN", "s3cret-token-0123456789")];
     let (code, out, err) = optidb(&["scan", "--daemon", &d.base], &tok);
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("scan done in"), "{out}");
@@ -206,7 +206,7 @@ fn cli_parity_token_metrics_and_chat() {
     assert_eq!(a["intent"], "help");
 
     // /metrics in Prometheus text.
-    let m = ureq_get_with_token(&d.url("/metrics"), "s3cret-token");
+    let m = ureq_get_with_token(&d.url("/metrics"), "s3cret-token-0123456789");
     assert!(
         m.contains("optidb_scans_ok_total 1") && m.contains("# TYPE optidb_up gauge"),
         "{m}"

@@ -174,3 +174,98 @@ fn after_a_restart_health_tells_of_the_last_complete_scan() {
         h.body
     );
 }
+
+/// The daemon's resident memory high-water mark in MB (VmHWM).
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb / 1024.0
+}
+
+#[test]
+fn slow_clients_and_floods_never_take_health_down() {
+    use std::io::{Read, Write};
+    let sb = optidb_e2e::tickets_sandbox(3);
+    let store = tempfile::tempdir().unwrap();
+    let d = Daemon::start(
+        &optidb_e2e::optidb_url(&sb),
+        store.path(),
+        &["--sample-interval-ms", "0", "--header-timeout-ms", "1500"],
+    );
+    assert_eq!(post_empty(&d.url("/scan")).unwrap().status, 200);
+    let addr = d.base.trim_start_matches("http://").to_string();
+
+    // 1,100 sockets that start a request and never finish its headers (more than the default
+    // open-file limit of 1,024 that once made accept fail and /health time out).
+    let slow: Vec<std::net::TcpStream> = (0..1100)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+                .unwrap();
+            s
+        })
+        .collect();
+    let t0 = std::time::Instant::now();
+    let h = get(&d.url("/health")).unwrap();
+    assert_eq!(h.status, 200, "{}", h.body);
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        t0.elapsed()
+    );
+    // Past the header deadline the daemon closes them.
+    let mut first = slow.into_iter().next().unwrap();
+    first
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = Vec::new();
+    let closed = first.read_to_end(&mut buf);
+    assert!(
+        closed.is_ok(),
+        "the slow socket was closed by the daemon: {closed:?}"
+    );
+
+    // 3,000 reads at once: every one is answered (200, or 503 "daemon busy" with a hint), and
+    // the daemon's memory stays bounded.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let statuses: Vec<u16> = rt.block_on(async {
+        let tasks: Vec<_> = (0..3000)
+            .map(|_| {
+                let addr = addr.clone();
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+                    s.write_all(
+                        b"GET /bottlenecks HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                    )
+                    .await
+                    .unwrap();
+                    let mut out = Vec::new();
+                    s.read_to_end(&mut out).await.unwrap();
+                    let head = String::from_utf8_lossy(&out[..out.len().min(12)]).to_string();
+                    head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0)
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.push(t.await.unwrap());
+        }
+        all
+    });
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    let busy = statuses.iter().filter(|s| **s == 503).count();
+    assert_eq!(ok + busy, statuses.len(), "{statuses:?}");
+    assert!(ok > 0);
+    let rss = peak_rss_mb(d.child.id());
+    assert!(rss < 200.0, "the daemon peaked at {rss:.0} MB");
+    assert_eq!(get(&d.url("/health")).unwrap().status, 200);
+}

@@ -24,9 +24,9 @@ fn presented(req: &Request) -> Option<String> {
     if let Some(b) = h
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer)
     {
-        return Some(b.trim().to_string());
+        return Some(b.to_string());
     }
     h.get_all(header::COOKIE)
         .iter()
@@ -39,6 +39,18 @@ fn presented(req: &Request) -> Option<String> {
         })
         .next()
 }
+
+/// The credentials of an `Authorization: Bearer …` value; the scheme is case-insensitive
+/// (RFC 9110 §11.1).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credentials.trim())
+}
+
+/// The shortest token the daemon accepts: shorter ones can be guessed.
+pub const MIN_TOKEN_LEN: usize = 16;
 
 /// Middleware: with a token configured, requests without it get 401 (static assets and the
 /// login page excepted).
@@ -103,8 +115,17 @@ pub async fn login(
     }
 }
 
-/// Refuses to serve beyond loopback without a token.
+/// Refuses to serve beyond loopback without a token, and refuses tokens too short to be secret.
 pub fn check_listen(addr: std::net::SocketAddr, token: Option<&str>) -> anyhow::Result<()> {
+    if let Some(t) = token.map(str::trim).filter(|t| !t.is_empty()) {
+        if t.chars().count() < MIN_TOKEN_LEN {
+            anyhow::bail!(
+                "the token is {} characters long; use at least {MIN_TOKEN_LEN} random ones \
+                 (for example: openssl rand -hex 24)",
+                t.chars().count()
+            );
+        }
+    }
     if !addr.ip().is_loopback() && token.is_none_or(|t| t.trim().is_empty()) {
         anyhow::bail!(
             "refusing to listen on {addr} without a token: anyone who can reach it could read your queries. \
@@ -124,8 +145,23 @@ mod tests {
         assert!(check_listen("[::1]:7070".parse().unwrap(), None).is_ok());
         assert!(check_listen("0.0.0.0:7070".parse().unwrap(), None).is_err());
         assert!(check_listen("0.0.0.0:7070".parse().unwrap(), Some("  ")).is_err());
-        assert!(check_listen("0.0.0.0:7070".parse().unwrap(), Some("s3cret-token")).is_ok());
+        assert!(check_listen("0.0.0.0:7070".parse().unwrap(), Some("s3cret-token")).is_err());
+        assert!(check_listen(
+            "0.0.0.0:7070".parse().unwrap(),
+            Some("s3cret-token-long-enough")
+        )
+        .is_ok());
+        assert!(check_listen("127.0.0.1:7070".parse().unwrap(), Some("short")).is_err());
         assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer abc "), Some("abc"));
+        assert_eq!(bearer("BEARER  abc"), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer"), None);
     }
 
     #[test]

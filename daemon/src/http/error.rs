@@ -62,6 +62,10 @@ pub enum ApiError {
         hint: String,
         summary: serde_json::Value,
     },
+    /// Every slot for this kind of request stayed taken (see http/limits.rs).
+    Overloaded { waited: std::time::Duration },
+    /// The request ran past its deadline and was stopped.
+    RequestTimeout { after: std::time::Duration },
     /// A simulation failed (each simulator error has its own status).
     Simulation(SimError),
     /// Something unexpected (logged; the client learns only that it happened).
@@ -243,6 +247,27 @@ impl ApiError {
                 s("scan failed"),
                 why.clone(),
                 hint.clone(),
+            ),
+            Overloaded { waited } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                s("daemon busy"),
+                format!(
+                    "every slot for reads stayed taken for {:.1} s: too many requests at once",
+                    waited.as_secs_f64()
+                ),
+                s("retry in a moment; clients that poll should send fewer requests at once"),
+            ),
+            RequestTimeout { after } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                s("request timed out"),
+                format!(
+                    "the request took longer than {:.0} s and was stopped",
+                    after.as_secs_f64()
+                ),
+                s(
+                    "retry; if it keeps happening the store may be very large or the disk slow \
+                   (the daemon log has the details)",
+                ),
             ),
             Simulation(e) => {
                 let (status, error) = match e {

@@ -6,7 +6,9 @@ pub mod body_limit;
 pub mod chat;
 pub mod dashboard;
 pub mod error;
+pub mod limits;
 pub mod metrics;
+pub mod server;
 pub mod simulate;
 pub mod views;
 
@@ -19,8 +21,13 @@ use axum::{Json, Router};
 use error::ApiError;
 use std::sync::Arc;
 
-/// The API router.
+/// The API router with the default request limits.
 pub fn router(state: Arc<AppState>) -> Router {
+    router_with(state, Arc::new(limits::RequestLimits::default()))
+}
+
+/// The API router.
+pub fn router_with(state: Arc<AppState>, limits: Arc<limits::RequestLimits>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/scan", post(scan))
@@ -40,6 +47,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         .layer(axum::middleware::from_fn(body_limit::refuse_oversized))
         .layer(axum::middleware::from_fn(refuse_cross_site))
+        .layer(axum::middleware::from_fn_with_state(limits, limits::limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
