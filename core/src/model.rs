@@ -442,6 +442,24 @@ pub struct LookupResponse {
     pub queries: std::collections::BTreeMap<QueryId, LookupEntry>,
 }
 
+/// A finding about a query's behaviour in time rather than in its plan: `contention` (it waits
+/// on locks), `spike`, `regression`, `plan_changed`, `new`. Stored with the scan that found it
+/// and shown on every surface (`GET /bottlenecks` rows, the dashboard's chips, the CLI's
+/// `--tag`, the editor's hover, `/chat`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QueryTag {
+    /// `contention`, `spike`, `regression`, `plan_changed`, `new`.
+    pub tag: String,
+    /// The numbers behind it, in a sentence anyone can check ("waits on a row lock in 78% of
+    /// 412 samples, blocked by shop-batch-job …").
+    pub evidence: String,
+    /// When it started: the captured_at of the first interval that shows it.
+    pub since: Option<Millis>,
+    /// Machine-readable evidence (sample counts, medians, the window, plan hashes…).
+    pub detail: serde_json::Value,
+}
+
 /// What the daemon knows about one query, flattened for an editor: latest metrics, plan facts,
 /// recommendations and the last simulation.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
