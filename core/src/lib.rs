@@ -6,6 +6,7 @@
 //!
 //! Architecture invariant: nothing here knows LSP, HTTP, sled or tokio.
 
+pub mod family;
 pub mod format;
 pub mod model;
 pub mod redact;

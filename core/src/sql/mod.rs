@@ -1,5 +1,6 @@
 //! SQL understanding without a database: split, map placeholders, normalize, fingerprint.
 
+pub mod features;
 pub mod fingerprint;
 pub mod lex;
 pub mod lints;

@@ -3,4 +3,6 @@
 //! returns facts.
 
 pub mod advisor;
+pub mod anomalies;
+pub mod families;
 pub mod plan_facts;
