@@ -41,6 +41,10 @@ pub enum BenchWhat {
         /// Queries kept per scan (the daemon's --top-n).
         #[arg(long, default_value_t = 100)]
         top_n: usize,
+        /// Extra tables (each with a primary key, an index and statistics), so that reading
+        /// the schema costs what it costs on a real database.
+        #[arg(long, default_value_t = 300)]
+        tables: usize,
     },
     /// Latency of one hypopg what-if (plan, hypothetical index, re-plan, reset) on the seeded
     /// slow patterns with their expected index (a throwaway sandbox loaded with the demo seed).
@@ -90,6 +94,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
             plans,
             warm_runs,
             top_n,
+            tables,
         } => {
             let rt = tokio::runtime::Runtime::new()?;
             let rows = rt.block_on(bench_scan(
@@ -97,29 +102,32 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
                 *plans,
                 (*warm_runs).max(1),
                 (*top_n).max(1),
+                *tables,
             ))?;
             if args.json {
                 crate::cli::print_line(&serde_json::to_string_pretty(&rows)?)?;
             } else {
                 crate::cli::print_line(&format!(
-                    "{:>10} {:>8} {:>8} {:>7} {:>12} {:>12} {:>10}",
+                    "{:>10} {:>8} {:>8} {:>7} {:>12} {:>12} {:>16} {:>10}",
                     "statements",
                     "queries",
                     "stored",
                     "plans",
                     "cold scan ms",
                     "warm scan ms",
+                    "no schema cache",
                     "RSS MB"
                 ))?;
                 for r in &rows {
                     crate::cli::print_line(&format!(
-                        "{:>10} {:>8} {:>8} {:>7} {:>12.1} {:>12.1} {:>10.1}",
+                        "{:>10} {:>8} {:>8} {:>7} {:>12.1} {:>12.1} {:>16.1} {:>10.1}",
                         r.statements,
                         r.queries_seen,
                         r.queries_stored,
                         r.plans,
                         r.cold_ms,
                         r.warm_ms,
+                        r.warm_uncached_ms,
                         r.rss_mb
                     ))?;
                 }
@@ -363,8 +371,11 @@ pub struct ScanRow {
     pub queries_stored: usize,
     pub plans: usize,
     pub cold_ms: f64,
-    /// Median of the warm scans.
+    /// Median of the warm scans (the schema cache on, as by default).
     pub warm_ms: f64,
+    /// Median of warm scans that read the whole schema every time (`--schema-ttl 0`), run
+    /// alternately with the cached ones.
+    pub warm_uncached_ms: f64,
     /// Resident memory of this process (collector + store + client) after the scans.
     pub rss_mb: f64,
 }
@@ -416,6 +427,7 @@ async fn bench_scan(
     plans: usize,
     warm_runs: usize,
     top_n: usize,
+    tables: usize,
 ) -> anyhow::Result<Vec<ScanRow>> {
     use crate::collect::sampler::Samples;
     use crate::pg::TargetConfig;
@@ -425,6 +437,16 @@ async fn bench_scan(
     let url = sandbox.url();
     let client = crate::pg::conninfo::parse(&url)?.connect().await?;
     client.batch_execute(&bench_table_sql(10_000)).await?;
+    for i in 0..tables {
+        client
+            .batch_execute(&format!(
+                "CREATE TABLE bench_s{i} (id int PRIMARY KEY, a int, b text);
+                 CREATE INDEX ON bench_s{i} (a);
+                 INSERT INTO bench_s{i} SELECT g, g % 7, md5(g::text) FROM generate_series(1, 20) g;"
+            ))
+            .await?;
+    }
+    client.batch_execute("ANALYZE").await?;
     let mut rows = Vec::new();
     for &n in sizes {
         client
@@ -441,21 +463,37 @@ async fn bench_scan(
         let mut cfg = CollectorConfig::new(TargetConfig::sandbox(url.clone()));
         cfg.top_n = top_n;
         cfg.plans_k = plans;
+        let mut uncached_cfg = cfg.clone();
+        uncached_cfg.schema_ttl = Duration::ZERO;
         let mut collector = Collector::new(cfg, store, std::sync::Arc::new(Samples::default()))?;
+        let dir2 = tempfile::tempdir()?;
+        let mut uncached = Collector::new(
+            uncached_cfg,
+            crate::store::Store::open(dir2.path())?,
+            std::sync::Arc::new(Samples::default()),
+        )?;
         let cold = collector.scan().await;
         if let Some(e) = cold.error {
             anyhow::bail!("scan failed: {e}");
         }
+        let _ = uncached.scan().await;
         let mut warm = Vec::with_capacity(warm_runs);
+        let mut warm_uncached = Vec::with_capacity(warm_runs);
         let mut last = cold.clone();
         for _ in 0..warm_runs {
+            // Alternating, so that both see the same machine noise.
             last = collector.scan().await;
-            if let Some(e) = &last.error {
-                anyhow::bail!("scan failed: {e}");
+            let other = uncached.scan().await;
+            for s in [&last, &other] {
+                if let Some(e) = &s.error {
+                    anyhow::bail!("scan failed: {e}");
+                }
             }
             warm.push(last.duration_ms);
+            warm_uncached.push(other.duration_ms);
         }
         warm.sort_by(f64::total_cmp);
+        warm_uncached.sort_by(f64::total_cmp);
         rows.push(ScanRow {
             statements: n,
             queries_seen: last.statements_seen,
@@ -463,6 +501,7 @@ async fn bench_scan(
             plans: last.plans_captured,
             cold_ms: cold.duration_ms,
             warm_ms: warm[warm.len() / 2],
+            warm_uncached_ms: warm_uncached[warm_uncached.len() / 2],
             rss_mb: rss_mb(),
         });
     }

@@ -64,6 +64,10 @@ pub struct DaemonArgs {
     /// trip its own statement_timeout).
     #[arg(long, env = "OPTIDB_SCAN_TIMEOUT", default_value_t = 60)]
     pub scan_timeout: u64,
+    /// Seconds a scan reuses the indexes, foreign keys and column statistics an earlier scan
+    /// read, while no DDL and no ANALYZE happened (0: read them every scan).
+    #[arg(long, env = "OPTIDB_SCHEMA_TTL", default_value_t = 300)]
+    pub schema_ttl: u64,
     /// Keep history for this many days.
     #[arg(long, env = "OPTIDB_RETENTION_DAYS", default_value_t = 7)]
     pub retention_days: u64,
@@ -102,6 +106,10 @@ pub struct DaemonArgs {
     /// Simulations allowed per minute (POST /simulate answers 429 beyond).
     #[arg(long, env = "OPTIDB_SIM_PER_MINUTE", default_value_t = 60)]
     pub sim_per_minute: u32,
+    /// Simulations one client (one address) may start per minute (default: half of
+    /// --sim-per-minute), so that no client uses the whole budget.
+    #[arg(long, env = "OPTIDB_SIM_PER_MINUTE_PER_CLIENT")]
+    pub sim_per_minute_per_client: Option<u32>,
     /// Log lines as text (for people) or JSON (one object per line); to stderr, filtered by
     /// RUST_LOG.
     #[arg(long, env = "OPTIDB_LOG_FORMAT", value_enum, default_value_t = crate::logging::LogFormat::Text)]
@@ -225,6 +233,7 @@ pub async fn start(args: DaemonArgs) -> anyhow::Result<Running> {
     cfg.min_mean_ms = args.min_mean_ms;
     cfg.min_calls = args.min_calls;
     cfg.scan_timeout = Duration::from_secs(args.scan_timeout.max(1));
+    cfg.schema_ttl = Duration::from_secs(args.schema_ttl);
     cfg.retention = Retention {
         max_age_ms: (args.retention_days.max(1) * 86_400_000) as i64,
         ..Retention::default()
@@ -237,6 +246,10 @@ pub async fn start(args: DaemonArgs) -> anyhow::Result<Running> {
         crate::simulate::SimConfig {
             max_concurrent: args.sim_concurrency.max(1),
             per_minute: args.sim_per_minute.max(1),
+            per_client_per_minute: args
+                .sim_per_minute_per_client
+                .unwrap_or(args.sim_per_minute / 2)
+                .max(1),
             step_timeout: target.statement_timeout,
             ..Default::default()
         },

@@ -74,6 +74,9 @@ pub struct CollectorConfig {
     /// The whole scan gives up after this long.
     pub scan_timeout: Duration,
     pub retention: Retention,
+    /// Reuse the indexes, foreign keys and column statistics a scan read for this long while
+    /// the catalog's signature (DDL, ANALYZE) stays the same; zero reads them every scan.
+    pub schema_ttl: Duration,
     /// Tests only: runs just before the plans are captured (to break the session, or panic,
     /// half-way through a scan).
     #[cfg(test)]
@@ -105,10 +108,41 @@ impl CollectorConfig {
             reanalyze_after: Duration::from_secs(3600),
             scan_timeout: Duration::from_secs(120),
             retention: Retention::default(),
+            schema_ttl: Duration::from_secs(300),
             #[cfg(test)]
             before_plans: None,
         }
     }
+}
+
+/// The schema for a scan: the definitions of the cached snapshot while it is younger than `ttl`
+/// and the catalog's signature is unchanged, else all of it read again (and cached, unless some
+/// of it was only estimated because of a lock).
+async fn read_schema(
+    session: &Session,
+    cache: &mut Option<SchemaCache>,
+    ttl: Duration,
+    now: Millis,
+) -> Result<schema::SchemaRead, PgError> {
+    if ttl.is_zero() {
+        return schema::read(session, now, None).await;
+    }
+    let signature = schema::signature(session).await?;
+    let reuse = cache
+        .as_ref()
+        .filter(|c| c.signature == signature && c.read_at.elapsed() < ttl)
+        .map(|c| &c.snapshot);
+    let reused = reuse.is_some();
+    let read = schema::read(session, now, reuse).await?;
+    if !reused {
+        let exact = !read.snapshot.indexes.iter().any(|i| i.size_estimated);
+        *cache = exact.then(|| SchemaCache {
+            read_at: Instant::now(),
+            signature,
+            snapshot: read.snapshot.clone(),
+        });
+    }
+    Ok(read)
 }
 
 /// The warning for statements whose text pg_stat_statements hides from this user.
@@ -134,6 +168,15 @@ pub struct Collector {
     /// fingerprint → (when its sample was last planned — custom or analyzed —, generic plan
     /// hash then)
     analyzed: HashMap<String, (Millis, String)>,
+    /// The schema definitions of an earlier scan, while the catalog has not changed.
+    schema_cache: Option<SchemaCache>,
+}
+
+/// A schema snapshot, when it was read, and the catalog signature it was read with.
+struct SchemaCache {
+    read_at: Instant,
+    signature: Vec<i64>,
+    snapshot: SchemaSnapshot,
 }
 
 impl Collector {
@@ -156,6 +199,7 @@ impl Collector {
             counters: None,
             samples,
             analyzed: HashMap::new(),
+            schema_cache: None,
         })
     }
 
@@ -295,7 +339,7 @@ impl Collector {
         let schema::SchemaRead {
             snapshot: schema,
             warnings: schema_warnings,
-        } = schema::read(session, now).await?;
+        } = read_schema(session, &mut self.schema_cache, self.cfg.schema_ttl, now).await?;
 
         // Filters, then top-N by cumulative total time.
         let mut kept: Vec<_> = read

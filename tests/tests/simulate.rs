@@ -194,14 +194,20 @@ fn the_rate_limit_answers_429() {
     let d = Daemon::start(
         &optidb_e2e::optidb_url(&sb),
         store.path(),
-        &["--sample-interval-ms", "0", "--sim-per-minute", "2"],
+        &["--sample-interval-ms", "0", "--sim-per-minute", "4"],
     );
     scan(&d);
     let body = json!({"query_id": slow_id(), "ddl": INDEX});
     assert_eq!(simulate(&d, body.clone()).status, 200);
     assert_eq!(simulate(&d, body.clone()).status, 200);
+    // This client's share (half of the target's 4 a minute) is used up.
     let a = simulate(&d, body);
     assert_eq!(a.status, 429, "{}", a.body);
+    assert!(
+        a.body["why"].as_str().unwrap().contains("this client"),
+        "{}",
+        a.body
+    );
     assert!(a.body["hint"].as_str().unwrap().contains("minute"));
 }
 

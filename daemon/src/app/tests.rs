@@ -112,3 +112,52 @@ async fn a_panicking_scan_step_fails_that_scan_only() {
     assert!(again.error.is_none(), "{again:?}");
     assert_eq!(latest(&store, &state), Some(again.scan_id));
 }
+
+/// How often OptiDB's own index-definition query ran (pg_stat_statements sees it too).
+fn index_reads(sb: &Sandbox) -> i64 {
+    let out = std::process::Command::new(sb.bindir().join("psql"))
+        .args(["-XAtq", &sb.url(), "-c"])
+        .arg(
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements \
+             WHERE query LIKE '%optidb%' AND query LIKE '%pg_get_indexdef(i.indexrelid)%'",
+        )
+        .output()
+        .expect("psql");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(-1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schema_is_read_again_only_after_ddl_or_analyze() {
+    let sb = sandbox();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let state = state(&sb, &store, None);
+    for _ in 0..3 {
+        let s = state.scan_now().await;
+        assert!(s.error.is_none(), "{s:?}");
+    }
+    assert_eq!(
+        index_reads(&sb),
+        1,
+        "three scans, one read of the definitions"
+    );
+
+    sb.batch_execute("CREATE INDEX items_kind ON items (kind)")
+        .unwrap();
+    let s = state.scan_now().await;
+    assert!(s.error.is_none(), "{s:?}");
+    assert_eq!(index_reads(&sb), 2, "DDL invalidates the cache");
+    let schema = store.schema(&state.target_id).unwrap().unwrap();
+    assert!(schema
+        .indexes
+        .iter()
+        .any(|i| i.index_name == "public.items_kind"));
+
+    sb.batch_execute("ANALYZE items").unwrap();
+    let s = state.scan_now().await;
+    assert!(s.error.is_none(), "{s:?}");
+    assert_eq!(index_reads(&sb), 3, "new statistics invalidate the cache");
+}

@@ -13,6 +13,21 @@ const TABLES_SQL: &str = include_str!("queries/tables.sql");
 const INDEXES_SQL: &str = include_str!("queries/indexes.sql");
 const FOREIGN_KEYS_SQL: &str = include_str!("queries/foreign_keys.sql");
 const COLUMN_STATS_SQL: &str = include_str!("queries/column_stats.sql");
+const SIGNATURE_SQL: &str = include_str!("queries/schema_signature.sql");
+
+/// A cheap summary of the catalog: equal signatures mean no DDL and no new statistics in
+/// between (queries/schema_signature.sql), so a cached snapshot is still right.
+pub async fn signature(s: &Session) -> Result<Vec<i64>, PgError> {
+    let rows = session::query(s, SIGNATURE_SQL, &[]).await?;
+    Ok(rows
+        .first()
+        .map(|r| {
+            (0..r.len())
+                .map(|i| r.get::<_, Option<i64>>(i).unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default())
+}
 
 /// A schema snapshot and what the scan should tell about how it was read.
 pub struct SchemaRead {
@@ -21,10 +36,18 @@ pub struct SchemaRead {
     pub warnings: Vec<String>,
 }
 
-/// Reads the whole schema snapshot. Column statistics come through the plan helper when it is
+/// Reads the schema snapshot. Column statistics come through the plan helper when it is
 /// installed (pg_stats shows only tables the reading role may SELECT from). A table locked by
 /// another session never fails the read: its size comes from the catalog and a warning names it.
-pub async fn read(s: &Session, now: Millis) -> Result<SchemaRead, PgError> {
+///
+/// With `reuse`, only the tables (sizes, row counts, activity) are read again; indexes,
+/// foreign keys and column statistics are taken from `reuse` — for a caller that knows from
+/// [`signature`] that no DDL and no ANALYZE happened since `reuse` was read.
+pub async fn read(
+    s: &Session,
+    now: Millis,
+    reuse: Option<&SchemaSnapshot>,
+) -> Result<SchemaRead, PgError> {
     let mut warnings = Vec::new();
     let tables: Vec<SchemaTable> = measured_rows(s, TABLES_SQL, &mut warnings)
         .await?
@@ -60,6 +83,18 @@ pub async fn read(s: &Session, now: Millis) -> Result<SchemaRead, PgError> {
              held an exclusive lock on them (or they were dropped) while the scan read them",
             locked.join(", ")
         ));
+    }
+    if let Some(cached) = reuse {
+        return Ok(SchemaRead {
+            snapshot: SchemaSnapshot {
+                captured_at: now,
+                tables,
+                indexes: cached.indexes.clone(),
+                foreign_keys: cached.foreign_keys.clone(),
+                column_stats: cached.column_stats.clone(),
+            },
+            warnings,
+        });
     }
     let indexes = measured_rows(s, INDEXES_SQL, &mut warnings)
         .await?
@@ -172,6 +207,7 @@ mod tests {
             super::INDEXES_SQL,
             super::FOREIGN_KEYS_SQL,
             super::COLUMN_STATS_SQL,
+            super::SIGNATURE_SQL,
         ] {
             assert!(sql.contains(crate::pg::MARKER));
         }

@@ -279,7 +279,9 @@ impl ApiError {
                     SimError::Planner(_) => (StatusCode::UNPROCESSABLE_ENTITY, "planning failed"),
                     SimError::Untrusted(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not planned"),
                     SimError::Refused(_) => (StatusCode::FORBIDDEN, "real mode refused"),
-                    SimError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate limited"),
+                    SimError::RateLimited(_) | SimError::ClientRateLimited(_) => {
+                        (StatusCode::TOO_MANY_REQUESTS, "rate limited")
+                    }
                     SimError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "simulator busy"),
                     SimError::TargetBusy(_) => (StatusCode::SERVICE_UNAVAILABLE, "target busy"),
                     SimError::Timeout(_) => {

@@ -7,7 +7,7 @@
 //! a time, see app.rs), and simulations have the simulator's own slots and rate limits.
 
 use super::error::ApiError;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -40,6 +40,29 @@ impl Default for RequestLimits {
     /// slot and a 30 s deadline.
     fn default() -> Self {
         RequestLimits::new(32, Duration::from_secs(5), Duration::from_secs(30))
+    }
+}
+
+/// Who a request comes from, for per-client limits (simulations): the client's IP address as
+/// the accept loop saw it (the port changes with every connection), `unknown` when there is
+/// none.
+#[derive(Debug, Clone)]
+pub struct Client(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Client(
+            parts
+                .extensions
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .map(|ConnectInfo(a)| a.ip().to_string())
+                .unwrap_or_else(|| "unknown".into()),
+        ))
     }
 }
 

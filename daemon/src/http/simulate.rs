@@ -31,6 +31,7 @@ pub struct SimulateBody {
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn simulate(
     State(state): State<Arc<AppState>>,
+    client: super::limits::Client,
     body: Result<Json<SimulateBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Simulation>, ApiError> {
     let Json(body) = body.map_err(|e| {
@@ -41,6 +42,7 @@ pub async fn simulate(
     })?;
     run_simulation(
         &state,
+        &client,
         &body.query_id,
         body.rec_id.as_deref(),
         body.ddl.as_deref(),
@@ -55,6 +57,7 @@ pub async fn simulate(
 #[tracing::instrument(level = "debug", skip(state))]
 pub async fn run_simulation(
     state: &Arc<AppState>,
+    client: &super::limits::Client,
     query_id: &str,
     rec_id: Option<&str>,
     ddl: Option<&str>,
@@ -98,6 +101,7 @@ pub async fn run_simulation(
 
     let req = SimRequest {
         target: state.target_id.as_str(),
+        client: &client.0,
         query: &query,
         mean_ms,
         rec_id: rec_id.unwrap_or(""),
@@ -162,6 +166,7 @@ pub struct WorkloadBody {
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn simulate_workload(
     State(state): State<Arc<AppState>>,
+    client: super::limits::Client,
     body: Result<Json<WorkloadBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(body) = body.map_err(|e| super::error::bad_json(e, r#"{"rec_ids": ["…"]}"#))?;
@@ -238,7 +243,7 @@ pub async fn simulate_workload(
         .collect();
     let saving = state
         .sim
-        .simulate_workload(state.target_id.as_str(), &wq, &ddls)
+        .simulate_workload(state.target_id.as_str(), &client.0, &wq, &ddls)
         .await
         .map_err(ApiError::from)?;
     let saved_pct = if saving.affected_ms > 0.0 {

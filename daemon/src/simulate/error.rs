@@ -31,6 +31,9 @@ pub enum SimError {
     /// The per-minute limit of this target is used up.
     #[error("too many simulations for this database: the limit is {0} per minute")]
     RateLimited(u32),
+    /// One client used its share of the target's per-minute budget.
+    #[error("too many simulations from this client: its share is {0} per minute")]
+    ClientRateLimited(u32),
     /// All simulation slots stayed busy for too long.
     #[error("all {0} simulation slots stayed busy")]
     Busy(usize),
@@ -73,6 +76,9 @@ impl SimError {
                 .into(),
             SimError::RateLimited(_) => "wait a minute and retry, or simulate fewer candidates \
                  at once"
+                .into(),
+            SimError::ClientRateLimited(_) => "wait a minute and retry: one client may use only \
+                 part of a database's simulation budget (--sim-per-minute-per-client)"
                 .into(),
             SimError::Busy(_) => "other simulations are running: retry in a moment".into(),
             SimError::TargetBusy(_) => crate::pg::error::LOCKED_HINT.into(),

@@ -62,6 +62,9 @@ pub struct SimConfig {
     pub max_concurrent: usize,
     /// Simulations allowed per target per minute (a token bucket refilled continuously).
     pub per_minute: u32,
+    /// Simulations one client (one address) may start per target per minute: no client can
+    /// use the whole budget.
+    pub per_client_per_minute: u32,
     /// statement_timeout of every step.
     pub step_timeout: Duration,
     /// How long a simulation waits for a free slot before giving up with [`SimError::Busy`].
@@ -76,6 +79,7 @@ impl Default for SimConfig {
         SimConfig {
             max_concurrent: 2,
             per_minute: 60,
+            per_client_per_minute: 30,
             step_timeout: Duration::from_secs(5),
             queue_wait: Duration::from_secs(60),
             deadline: Duration::from_secs(60),
@@ -88,6 +92,8 @@ impl Default for SimConfig {
 pub struct SimRequest<'a> {
     /// The rate-limit key (the target id).
     pub target: &'a str,
+    /// Who asked (an address; empty for the daemon itself): its own rate limit.
+    pub client: &'a str,
     pub query: &'a Query,
     /// The latest measured mean (pg_stat_statements), if any.
     pub mean_ms: Option<f64>,
@@ -117,6 +123,16 @@ struct Bucket {
     at: Instant,
 }
 
+impl Bucket {
+    /// The tokens at `now`: refilled continuously up to `cap` a minute.
+    fn refilled(&self, now: Instant, cap: f64) -> f64 {
+        (self.tokens + now.duration_since(self.at).as_secs_f64() * cap / 60.0).min(cap)
+    }
+}
+
+/// Rate-limit buckets kept before full ones are forgotten.
+const MAX_BUCKETS: usize = 10_000;
+
 impl Simulator {
     pub fn new(cfg: SimConfig) -> Self {
         Simulator {
@@ -130,22 +146,62 @@ impl Simulator {
         &self.cfg
     }
 
-    /// Takes one token of `target`'s per-minute budget, or says the limit is reached.
-    pub fn take_token(&self, target: &str) -> Result<(), SimError> {
-        let cap = f64::from(self.cfg.per_minute.max(1));
+    /// Takes one token of `target`'s per-minute budget and one of `client`'s share of it, or
+    /// says which limit is reached (a refused request takes nothing).
+    pub fn take_token(&self, target: &str, client: &str) -> Result<(), SimError> {
         let now = Instant::now();
         let mut m = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let b = m.entry(target.to_string()).or_insert(Bucket {
-            tokens: cap,
-            at: now,
-        });
-        let refill = now.duration_since(b.at).as_secs_f64() * cap / 60.0;
-        b.tokens = (b.tokens + refill).min(cap);
-        b.at = now;
-        if b.tokens < 1.0 {
+        if m.len() > MAX_BUCKETS {
+            // Full buckets carry no state: forget them so that many clients cannot grow the map.
+            let (per_target, per_client) = (self.cfg.per_minute, self.cfg.per_client_per_minute);
+            m.retain(|k, b| {
+                let cap = f64::from(
+                    if k.starts_with("c:") {
+                        per_client
+                    } else {
+                        per_target
+                    }
+                    .max(1),
+                );
+                b.refilled(now, cap) < cap
+            });
+            if m.len() > MAX_BUCKETS {
+                // Still too many clients: forget their shares (the target's budget still holds).
+                m.retain(|k, _| !k.starts_with("c:"));
+            }
+        }
+        let target_cap = f64::from(self.cfg.per_minute.max(1));
+        let client_cap = f64::from(self.cfg.per_client_per_minute.max(1));
+        let target_key = format!("t:{target}");
+        let client_key = format!("c:{target}:{client}");
+        let t = m
+            .get(&target_key)
+            .map_or(target_cap, |b| b.refilled(now, target_cap));
+        let c = m
+            .get(&client_key)
+            .map_or(client_cap, |b| b.refilled(now, client_cap));
+        if t < 1.0 {
             return Err(SimError::RateLimited(self.cfg.per_minute));
         }
-        b.tokens -= 1.0;
+        if c < 1.0 && !client.is_empty() {
+            return Err(SimError::ClientRateLimited(self.cfg.per_client_per_minute));
+        }
+        m.insert(
+            target_key,
+            Bucket {
+                tokens: t - 1.0,
+                at: now,
+            },
+        );
+        if !client.is_empty() {
+            m.insert(
+                client_key,
+                Bucket {
+                    tokens: c - 1.0,
+                    at: now,
+                },
+            );
+        }
         Ok(())
     }
 
@@ -165,7 +221,7 @@ impl Simulator {
         req: &SimRequest<'_>,
     ) -> Result<Simulation, SimError> {
         let ddl = self.precheck(req)?;
-        self.take_token(req.target)?;
+        self.take_token(req.target, req.client)?;
         let _permit = self.slot().await?;
         self.run(session, req, ddl).await
     }

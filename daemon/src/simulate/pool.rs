@@ -48,7 +48,7 @@ impl SimService {
     pub async fn simulate(&self, req: &SimRequest<'_>) -> Result<Simulation, SimError> {
         let sim = &self.simulator;
         let ddl = sim.precheck(req)?;
-        sim.take_token(req.target)?;
+        sim.take_token(req.target, req.client)?;
         let _permit = sim.slot().await?;
         let in_use = self.checkout().await?;
         let result =
@@ -60,11 +60,12 @@ impl SimService {
     pub async fn simulate_workload(
         &self,
         target: &str,
+        client: &str,
         queries: &[super::WorkloadQuery<'_>],
         ddls: &[ValidatedDdl],
     ) -> Result<super::WorkloadSaving, SimError> {
         let sim = &self.simulator;
-        sim.take_token(target)?;
+        sim.take_token(target, client)?;
         let _permit = sim.slot().await?;
         let in_use = self.checkout().await?;
         let result = tokio::time::timeout(

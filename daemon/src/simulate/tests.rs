@@ -287,6 +287,7 @@ fn req<'a>(
 ) -> SimRequest<'a> {
     SimRequest {
         target: "t1",
+        client: "",
         query: q,
         mean_ms: Some(20.0),
         rec_id: "",
@@ -385,10 +386,48 @@ fn the_rate_limit_is_per_target_and_per_minute() {
         ..SimConfig::default()
     });
     for _ in 0..3 {
-        sim.take_token("a").unwrap();
+        sim.take_token("a", "").unwrap();
     }
-    assert_eq!(sim.take_token("a"), Err(SimError::RateLimited(3)));
-    sim.take_token("b").unwrap();
+    assert_eq!(sim.take_token("a", ""), Err(SimError::RateLimited(3)));
+    sim.take_token("b", "").unwrap();
+}
+
+#[test]
+fn one_client_cannot_use_a_targets_whole_budget() {
+    let sim = Simulator::new(SimConfig {
+        per_minute: 4,
+        per_client_per_minute: 2,
+        ..SimConfig::default()
+    });
+    sim.take_token("a", "10.0.0.1").unwrap();
+    sim.take_token("a", "10.0.0.1").unwrap();
+    assert_eq!(
+        sim.take_token("a", "10.0.0.1"),
+        Err(SimError::ClientRateLimited(2))
+    );
+    // Another client still has its share, until the target's budget is used up.
+    sim.take_token("a", "10.0.0.2").unwrap();
+    sim.take_token("a", "10.0.0.2").unwrap();
+    assert_eq!(
+        sim.take_token("a", "10.0.0.3"),
+        Err(SimError::RateLimited(4))
+    );
+    // A client's share is per target.
+    sim.take_token("b", "10.0.0.1").unwrap();
+}
+
+#[test]
+fn many_clients_do_not_grow_the_buckets_without_bound() {
+    let sim = Simulator::new(SimConfig {
+        per_minute: 1_000_000,
+        per_client_per_minute: 10,
+        ..SimConfig::default()
+    });
+    for i in 0..(MAX_BUCKETS * 2) {
+        sim.take_token("a", &format!("client-{i}")).unwrap();
+    }
+    let n = sim.buckets.lock().unwrap().len();
+    assert!(n <= MAX_BUCKETS + 2, "{n}");
 }
 
 #[test]

@@ -42,6 +42,7 @@ pub(super) struct ErrorFragment {
 #[tracing::instrument(level = "debug", skip_all)]
 pub(super) async fn simulate(
     State(state): State<Arc<AppState>>,
+    client: super::super::limits::Client,
     Path(id): Path<String>,
     headers: HeaderMap,
     form: Result<Form<SimForm>, axum::extract::rejection::FormRejection>,
@@ -61,7 +62,15 @@ pub(super) async fn simulate(
         }
     };
     let rec_id = form.rec_id.filter(|r| !r.is_empty());
-    let result = run_simulation(&state, &id, rec_id.as_deref(), None, form.mode.as_deref()).await;
+    let result = run_simulation(
+        &state,
+        &client,
+        &id,
+        rec_id.as_deref(),
+        None,
+        form.mode.as_deref(),
+    )
+    .await;
     match (result, is_htmx) {
         (Ok(sim), true) => html(StatusCode::OK, &SimFragment { s: sim_view(&sim) }),
         (Ok(_), false) => Redirect::to(&format!("/ui/queries/{id}#simulations")).into_response(),
