@@ -417,6 +417,7 @@ impl Collector {
         let (recommendations, dropped) =
             self.advise(&queries, &metrics, &plans, &schema, now).await;
         self.still_connected(|| "while verifying recommendations with hypopg".into())?;
+        let families = crate::analyze::families::for_scan(now, &queries, &schema);
 
         let summary = ScanSummary {
             scan_id: now,
@@ -449,6 +450,7 @@ impl Collector {
             counters,
             recommendations,
             dropped,
+            families: Some(families),
         };
         Ok((summary, write))
     }

@@ -8,14 +8,16 @@
 //!    every query has a vector.
 //! 2. **TF-IDF** (linfa-preprocessing's `TfIdfVectorizer`, smooth idf) over a vocabulary we fix
 //!    and columns we put in sorted order (the vectorizer numbers columns in `HashMap` order, which
-//!    would make runs differ); tokens seen in a single query are dropped from 4 queries on (they
-//!    cannot make a group, only push their query away from its kin), at most [`MAX_VOCAB`]
-//!    tokens (the most frequent). Rows are L2-normalized, so k-means on them groups by cosine
-//!    similarity.
+//!    would make runs differ); column tokens seen in a single query are dropped from 4 queries
+//!    on (they cannot make a group, only push their query away from its kin; shape tokens — verb,
+//!    tables, joins, operators, functions, clauses — always count), at most [`MAX_VOCAB`]
+//!    tokens (the most frequent). Verb and table tokens count twice (what a statement does to
+//!    which table matters more than a shared `WHERE id = $1`). Rows are L2-normalized, so
+//!    k-means on them groups by cosine similarity.
 //! 3. **k-means** (linfa-clustering, k-means++ init, a fixed [`SEED`], one thread-independent
 //!    result: the same workload gives the same families). k is chosen by the best **silhouette**
 //!    (ties go to the smaller k): over 8..=12 when the workload has at least [`BIG`] queries,
-//!    over 2..=min(12, n/2) below that, never more than the number of distinct vectors. To stay
+//!    over 2..=min(12, n - 1) below that, never more than the number of distinct vectors. To stay
 //!    fast on big workloads the candidates are fitted on an evenly spaced sample of at most
 //!    [`SAMPLE`] queries and scored on at most [`SILHOUETTE_SAMPLE`] of them; the chosen k is
 //!    then fitted on all queries.
@@ -109,6 +111,30 @@ pub fn families(
     set
 }
 
+/// The families of one scan's queries; primary keys (for `_pk` labels) come from the scan's
+/// schema.
+pub fn for_scan(
+    scan_id: Millis,
+    queries: &[optidb_core::model::Query],
+    schema: &optidb_core::model::SchemaSnapshot,
+) -> FamilySet {
+    let mut pks: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for i in schema.indexes.iter().filter(|i| i.primary) {
+        pks.insert(
+            super::advisor::bare(&i.table_name).to_string(),
+            i.columns.clone(),
+        );
+    }
+    let qs: Vec<FamilyQuery<'_>> = queries
+        .iter()
+        .map(|q| FamilyQuery {
+            id: &q.id,
+            norm_sql: &q.norm_sql,
+        })
+        .collect();
+    families(scan_id, &qs, &pks)
+}
+
 /// The TF-IDF matrix (rows L2-normalized) and its vocabulary.
 fn vectorize(feats: &[SqlFeatures]) -> Option<(Array2<f64>, Vec<String>)> {
     let n = feats.len();
@@ -119,8 +145,14 @@ fn vectorize(feats: &[SqlFeatures]) -> Option<(Array2<f64>, Vec<String>)> {
             *df.entry(t).or_default() += 1;
         }
     }
-    let min_df = if n >= 4 { 2 } else { 1 };
-    let mut vocab: Vec<(&str, usize)> = df.into_iter().filter(|(_, c)| *c >= min_df).collect();
+    // Column details seen in a single query (`col:x`, `pred:x:eq`, lexer words) cannot make a
+    // group, only push their query away from its kin; the shape tokens always count.
+    let detail =
+        |t: &str| t.starts_with("col:") || t.starts_with("pred:") || t.starts_with("word:");
+    let mut vocab: Vec<(&str, usize)> = df
+        .into_iter()
+        .filter(|(t, c)| *c >= 2 || n < 4 || !detail(t))
+        .collect();
     if vocab.len() > MAX_VOCAB {
         vocab.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         vocab.truncate(MAX_VOCAB);
@@ -130,7 +162,23 @@ fn vectorize(feats: &[SqlFeatures]) -> Option<(Array2<f64>, Vec<String>)> {
     if vocab.is_empty() {
         vocab.push("verb:other".into());
     }
-    let docs: Array1<String> = feats.iter().map(|f| f.tokens.join(" ")).collect();
+    // What a statement does to which table weighs double: two statements on different tables
+    // that share a `WHERE id = $1` are not one kind of work.
+    let docs: Array1<String> = feats
+        .iter()
+        .map(|f| {
+            let mut doc = f.tokens.join(" ");
+            for t in f
+                .tokens
+                .iter()
+                .filter(|t| t.starts_with("verb:") || t.starts_with("table:"))
+            {
+                doc.push(' ');
+                doc.push_str(t);
+            }
+            doc
+        })
+        .collect();
     let fitted = TfIdfVectorizer::default()
         .tokenizer(Tokenizer::Regex(r"\S+".into()))
         .convert_to_lowercase(false)
@@ -233,7 +281,7 @@ pub fn silhouette(x: &Array2<f64>, labels: &Array1<usize>) -> Option<f64> {
 
 /// The candidate k range for `n` queries with `distinct` distinct vectors.
 pub fn k_range(n: usize, distinct: usize) -> (usize, usize) {
-    let kmax = MAX_K.min(distinct).min((n / 2).max(1));
+    let kmax = MAX_K.min(distinct).min(n.saturating_sub(1).max(1));
     let kmin = if n >= BIG { 8 } else { 2 };
     (kmin.min(kmax), kmax)
 }
@@ -651,7 +699,9 @@ mod tests {
     #[test]
     fn k_ranges() {
         assert_eq!(k_range(1, 1), (1, 1));
-        assert_eq!(k_range(10, 10), (2, 5));
+        assert_eq!(k_range(2, 2), (1, 1));
+        assert_eq!(k_range(3, 3), (2, 2));
+        assert_eq!(k_range(10, 10), (2, 9));
         assert_eq!(k_range(10, 3), (2, 3));
         assert_eq!(k_range(100, 100), (8, 12));
         assert_eq!(k_range(100, 5), (5, 5));

@@ -37,6 +37,8 @@ pub enum ClientCommand {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// The latest scan's query families: kinds of work, their members and total time.
+    Families,
     /// Everything known about one query: metrics, plan facts, recommendations, simulations.
     Query {
         /// Query id (16 hex digits; `optidb fingerprint` computes it from SQL).
@@ -191,6 +193,9 @@ pub fn run(conn: &DaemonConn, cmd: &ClientCommand) -> anyhow::Result<u8> {
         ClientCommand::Bottlenecks { limit } => {
             call(conn, "GET", &format!("/bottlenecks?limit={limit}"), None)
                 .map(|v| (v.clone(), render_bottlenecks(&v)))
+        }
+        ClientCommand::Families => {
+            call(conn, "GET", "/families", None).map(|v| (v.clone(), super::families::render(&v)))
         }
         ClientCommand::Query { id } => call(conn, "GET", &format!("/queries/{id}"), None)
             .map(|v| (v.clone(), render_query(&v))),

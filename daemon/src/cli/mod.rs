@@ -2,6 +2,7 @@
 //! subcommand uses to print results and errors (one line, exit codes that mean something).
 
 pub mod client;
+pub mod families;
 pub mod fingerprint;
 pub mod setup;
 

@@ -6,6 +6,7 @@ pub mod body_limit;
 pub mod chat;
 pub mod dashboard;
 pub mod error;
+pub mod families;
 pub mod limits;
 pub mod metrics;
 pub mod server;
@@ -36,6 +37,7 @@ pub fn router_with(state: Arc<AppState>, limits: Arc<limits::RequestLimits>) -> 
         .route("/simulate", post(simulate::simulate))
         .route("/simulate/workload", post(simulate::simulate_workload))
         .route("/bottlenecks", get(bottlenecks))
+        .route("/families", get(families::families))
         .route("/lookup", post(lookup))
         .route("/chat", post(chat::chat))
         .route("/metrics", get(metrics::metrics))

@@ -31,6 +31,8 @@ pub struct Bottleneck {
     pub had_seq_scan: bool,
     pub recommendations: Vec<Recommendation>,
     pub captured_at: i64,
+    /// The query's family in the latest scan (`analyze::families`).
+    pub family: Option<optidb_core::family::FamilyRef>,
 }
 
 /// Recommendations by the queries they serve, best score first for each query.
@@ -101,6 +103,10 @@ pub fn bottlenecks(
             .then(a.query_id.cmp(&b.query_id))
     });
     rows.truncate(limit);
+    let families = store.families(target)?;
+    for r in &mut rows {
+        r.family = super::families::family_of(families.as_ref(), &r.query_id);
+    }
     Ok(rows)
 }
 
@@ -129,6 +135,7 @@ fn row(
             .map(|r| r.iter().map(|x| (*x).clone()).collect())
             .unwrap_or_default(),
         captured_at: m.captured_at,
+        family: None,
     }
 }
 
@@ -207,6 +214,8 @@ pub struct QueryDetail {
     pub recommendations: Vec<Recommendation>,
     /// The latest 20 simulations.
     pub simulations: Vec<optidb_core::model::Simulation>,
+    /// Its family in the latest scan: `{id, label, size}`.
+    pub family: Option<optidb_core::family::FamilyRef>,
 }
 
 /// Loads [`QueryDetail`]: `None` for an id no scan has stored. Blocking (the store).
@@ -229,5 +238,6 @@ pub fn query_detail(
             .filter(|r| r.query_ids.iter().any(|q| q == id))
             .collect(),
         simulations: store.simulations(target, id, 20)?,
+        family: super::families::family_of(store.families(target)?.as_ref(), id),
     }))
 }

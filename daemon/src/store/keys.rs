@@ -142,6 +142,10 @@ impl Keys<'_> {
     pub(super) fn scan_dropped(&self, scan_id: Millis) -> Vec<u8> {
         self.k(&["scandrop", &ts(scan_id)])
     }
+    /// `<t>\0scanfam\0<scan id>` → the query families of a complete scan.
+    pub(super) fn scan_families(&self, scan_id: Millis) -> Vec<u8> {
+        self.k(&["scanfam", &ts(scan_id)])
+    }
 
     /// `<t>\0sim\0<query id>\0` + [`ts`] of ran_at + `\0<simulation id>` → a simulation.
     pub(super) fn simulations(&self, id: &str) -> Vec<u8> {

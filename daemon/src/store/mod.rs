@@ -45,6 +45,7 @@
 //! | `<t>\0rec\0<rec_id>` | [`Recommendation`] (keyed by its content id; keeps the `created_at` of the first scan that made it; written by [`Store::commit_scan`]) |
 //! | `<t>\0scanrec\0<scan id>` | rec ids of a complete scan, best score first |
 //! | `<t>\0scandrop\0<scan id>` | [`DroppedCandidate`]s of a complete scan |
+//! | `<t>\0scanfam\0<scan id>` | the [`FamilySet`](optidb_core::family::FamilySet) of a complete scan (absent for scans stored before families existed) |
 //!
 //! A new per-query
 //! history kind needs a key builder in `keys.rs`, a write in [`Store::commit_scan`] (or its own
@@ -113,6 +114,8 @@ pub struct ScanWrite {
     pub recommendations: Vec<Recommendation>,
     /// Candidates the advisor considered and dropped, with the reason.
     pub dropped: Vec<DroppedCandidate>,
+    /// The scan's query families (read back with [`Store::families`]); `None` stores none.
+    pub families: Option<optidb_core::family::FamilySet>,
 }
 
 /// How much history to keep. The age counts back from the committing scan's id (its start

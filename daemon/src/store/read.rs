@@ -135,6 +135,18 @@ impl Store {
             .unwrap_or_default())
     }
 
+    /// The query families of the latest complete scan (`None` before the first scan, or for a
+    /// scan stored before families existed).
+    pub fn families(
+        &self,
+        target: &TargetId,
+    ) -> Result<Option<optidb_core::family::FamilySet>, StoreError> {
+        let Some(id) = self.latest_scan_id(target)? else {
+            return Ok(None);
+        };
+        self.get(&Keys(target).scan_families(id))
+    }
+
     /// A query's simulations in time order (newest last): the `limit` newest.
     pub fn simulations(
         &self,

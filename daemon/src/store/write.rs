@@ -111,6 +111,9 @@ impl Store {
         }
         b.put(k.scan_recs(scan_id), &rec_ids)?;
         b.put(k.scan_dropped(scan_id), &w.dropped)?;
+        if let Some(f) = &w.families {
+            b.put(k.scan_families(scan_id), f)?;
+        }
         let ids: Vec<QueryId> = scan_queries.keys().cloned().collect();
         b.put(k.scan_queries(scan_id), &ids)?;
         b.put(
@@ -171,6 +174,7 @@ impl Store {
                 b.remove(k.schema(id));
                 b.remove(k.scan_recs(id));
                 b.remove(k.scan_dropped(id));
+                b.remove(k.scan_families(id));
             }
         }
         // Never delete what this scan captured at or after its start.

@@ -401,6 +401,7 @@ pub(super) async fn query_page(
             plan_errors,
             recommendations: mut recs,
             simulations: sims,
+            ..
         },
         tables,
     ) = match loaded {
