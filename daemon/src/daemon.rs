@@ -24,6 +24,13 @@ pub struct DaemonArgs {
     /// Address to serve the API on.
     #[arg(long, env = "OPTIDB_LISTEN", default_value = "127.0.0.1:7070")]
     pub listen: SocketAddr,
+    /// Serve HTTPS with this certificate chain (PEM file, the server's certificate first);
+    /// needs --tls-key. Recommended whenever the daemon listens beyond 127.0.0.1.
+    #[arg(long, env = "OPTIDB_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM file: PKCS#8, RSA or EC).
+    #[arg(long, env = "OPTIDB_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Open HTTP connections at most (more wait in the listen backlog); lowered to fit the
     /// open-file limit.
     #[arg(long, env = "OPTIDB_MAX_CONNECTIONS", default_value_t = 4096)]
@@ -143,11 +150,18 @@ pub fn default_store_dir() -> PathBuf {
 pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
     let running = start(args).await?;
     eprintln!(
-        "optidb: serving http://{} for {} (store {})",
+        "optidb: serving {}://{} for {} (store {})",
+        if running.tls { "https" } else { "http" },
         running.addr,
         running.target,
         running.store_dir.display()
     );
+    if !running.tls && !running.addr.ip().is_loopback() {
+        eprintln!(
+            "optidb: warning: serving plain HTTP beyond loopback: the token and your queries \
+             cross the network in clear text; pass --tls-cert and --tls-key"
+        );
+    }
     shutdown_signal().await;
     running.stop().await;
     eprintln!("optidb: stopped");
@@ -193,6 +207,8 @@ impl DaemonArgs {
 pub struct Running {
     pub state: Arc<AppState>,
     pub addr: SocketAddr,
+    /// Whether the API is served over TLS (`https://`).
+    pub tls: bool,
     pub target: String,
     pub store_dir: PathBuf,
     tasks: tokio::task::JoinSet<()>,
@@ -217,6 +233,11 @@ impl Running {
 pub async fn start(args: DaemonArgs) -> anyhow::Result<Running> {
     let token = args.token.clone().filter(|t| !t.trim().is_empty());
     crate::http::auth::check_listen(args.listen, token.as_deref())?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::http::tls::acceptor(cert, key)?),
+        (None, None) => None,
+        _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+    };
     let store_dir = args.store.clone().unwrap_or_else(default_store_dir);
     std::fs::create_dir_all(&store_dir).map_err(|e| {
         anyhow::anyhow!(
@@ -303,10 +324,12 @@ pub async fn start(args: DaemonArgs) -> anyhow::Result<Running> {
         Duration::from_secs(30),
     ));
     let router = crate::http::router_with(state.clone(), reads);
+    let serves_tls = tls.is_some();
     let server = tokio::spawn(crate::http::server::serve(
         listener,
         router,
         limits,
+        tls,
         async move {
             let _ = stop_rx.await;
         },
@@ -314,6 +337,7 @@ pub async fn start(args: DaemonArgs) -> anyhow::Result<Running> {
     Ok(Running {
         state,
         addr,
+        tls: serves_tls,
         target: target.display(),
         store_dir,
         tasks,

@@ -3,6 +3,8 @@
 //! `Authorization: Bearer …`, or as the cookie a browser gets from `/login?token=…`.
 //! Without a token, only requests addressed to a loopback name are served: a web page cannot
 //! reach the daemon through DNS rebinding (its Host header would name the attacker's domain).
+//! When the daemon serves TLS, the login cookie is `Secure`: a browser never sends it over
+//! plain HTTP.
 
 use super::error::ApiError;
 use crate::app::AppState;
@@ -100,14 +102,22 @@ pub struct LoginParams {
     pub token: Option<String>,
 }
 
+/// The login cookie's `Set-Cookie` value; `Secure` (sent back over HTTPS only) when the
+/// daemon serves TLS.
+pub fn login_cookie(token: &str, over_tls: bool) -> String {
+    let secure = if over_tls { "; Secure" } else { "" };
+    format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/{secure}")
+}
+
 /// `GET /login?token=…`: sets the token cookie for the dashboard and goes to it.
 pub async fn login(
     State(state): State<Arc<AppState>>,
+    tls: Option<axum::Extension<super::server::OverTls>>,
     axum::extract::Query(p): axum::extract::Query<LoginParams>,
 ) -> Response {
     match (state.token.as_deref(), p.token) {
         (Some(expected), Some(given)) if same(expected.as_bytes(), given.as_bytes()) => {
-            let cookie = format!("{COOKIE}={given}; HttpOnly; SameSite=Strict; Path=/");
+            let cookie = login_cookie(&given, tls.is_some());
             ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
         }
         (None, _) => Redirect::to("/").into_response(),
@@ -153,6 +163,13 @@ mod tests {
         .is_ok());
         assert!(check_listen("127.0.0.1:7070".parse().unwrap(), Some("short")).is_err());
         assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn the_cookie_is_secure_over_tls_only() {
+        assert!(login_cookie("t", true).ends_with("; Secure"));
+        assert!(!login_cookie("t", false).contains("Secure"));
+        assert!(login_cookie("t", false).contains("HttpOnly; SameSite=Strict"));
     }
 
     #[test]

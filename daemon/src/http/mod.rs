@@ -11,6 +11,7 @@ pub mod limits;
 pub mod metrics;
 pub mod server;
 pub mod simulate;
+pub mod tls;
 pub mod views;
 
 use crate::app::AppState;

@@ -4,6 +4,12 @@
 //! or sends nothing is closed), the process's open-file limit raised to its hard limit at start,
 //! and a graceful stop. axum's own `serve` has none of these knobs; hyper's connection builder
 //! has them, so connections are served with it directly.
+//!
+//! With `--tls-cert`/`--tls-key` every connection is TLS ([`super::tls`]): the handshake gets
+//! the same deadline as the headers (a client that opens a socket and never says hello is
+//! dropped, holding its slot no longer than that), a failed handshake is logged at debug level
+//! and only ends its own connection, and a client that speaks plain HTTP to the TLS port gets a
+//! 400 telling it to use `https://`.
 
 use axum::extract::ConnectInfo;
 use axum::Router;
@@ -57,12 +63,18 @@ pub fn fit_connections(wanted: usize, nofile: Option<u64>) -> usize {
     }
 }
 
+/// A request extension on connections that came over TLS (the login cookie is then `Secure`).
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
+
 /// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests
-/// finish for up to `limits.drain`.
+/// finish for up to `limits.drain`. With `tls`, every connection must complete a TLS handshake
+/// first (within `limits.header_read_timeout`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     limits: Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
@@ -91,12 +103,40 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
+        let over_tls = tls.is_some();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
+            if over_tls {
+                req.extensions_mut().insert(OverTls);
+            }
             router.clone().oneshot(req.map(axum::body::Body::new))
         });
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let Some(acceptor) = tls.clone() else {
+            let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(%peer, "connection ended: {e}");
+                }
+                drop(slot);
+            });
+            continue;
+        };
+        // The handshake runs in the connection's task, never in the accept loop.
+        let (watcher, http, deadline) =
+            (graceful.watcher(), http.clone(), limits.header_read_timeout);
         tokio::spawn(async move {
+            let stream = match tokio::time::timeout(deadline, handshake(acceptor, stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, "TLS handshake failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "no TLS handshake within {deadline:?}: closed");
+                    return;
+                }
+            };
+            let conn = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
             if let Err(e) = conn.await {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
@@ -118,6 +158,49 @@ pub fn peer(req: &axum::extract::Request) -> Option<SocketAddr> {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(a)| *a)
+}
+
+/// The server side of a TLS handshake. A client whose first byte is not a TLS handshake record
+/// spoke plain HTTP: it is told to use `https://` and the connection ends.
+async fn handshake(
+    acceptor: tokio_rustls::TlsAcceptor,
+    mut stream: tokio::net::TcpStream,
+) -> std::io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut first = [0u8; 1];
+    if stream.peek(&mut first).await? == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "closed before the handshake",
+        ));
+    }
+    if first[0] != super::tls::HANDSHAKE_RECORD {
+        // Read the request's headers first and drain what follows after answering: closing a
+        // socket with unread bytes resets it, and the client would never see the answer.
+        let mut buf = vec![0u8; 8192];
+        let mut seen = Vec::new();
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") && seen.len() < 16_384 {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        stream.write_all(super::tls::plain_http_answer()).await?;
+        let _ = stream.shutdown().await;
+        let mut drained = 0;
+        while drained < 65_536 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "a plain HTTP request on the TLS port (answered 400)",
+        ));
+    }
+    acceptor.accept(stream).await
 }
 
 #[cfg(test)]
