@@ -1,10 +1,14 @@
 //! `optidb scan | bottlenecks | query | simulate | ask`: every dashboard answer on the command
 //! line. These talk to a running daemon over its JSON API (docs/api.md): human tables by
 //! default, `--json` for machines, exit codes that mean something (see [`super::exit`]).
+//! An `https://` daemon is checked against the system's trusted roots, plus the CA file of
+//! `--daemon-ca` (a private CA).
 
 use super::exit;
 use serde_json::{json, Value};
 use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Where the daemon is and how to talk to it (shared by every client command).
@@ -21,6 +25,10 @@ pub struct DaemonConn {
     /// Bearer token, when the daemon requires one.
     #[arg(long, env = "OPTIDB_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
+    /// For an https:// daemon: a CA certificate (PEM) to trust besides the system's roots
+    /// (the private CA that signed the daemon's certificate).
+    #[arg(long, env = "OPTIDB_DAEMON_CA", global = true)]
+    pub daemon_ca: Option<PathBuf>,
     /// Print the daemon's JSON answer instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
@@ -81,12 +89,91 @@ struct Failure {
 
 /// The HTTP client every daemon call uses: statuses are answers, not errors.
 pub(crate) fn agent() -> ureq::Agent {
+    agent_with(daemon_tls(None).unwrap_or_default())
+}
+
+fn agent_with(tls: ureq::tls::TlsConfig) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(3)))
         .timeout_global(Some(Duration::from_secs(300)))
+        .tls_config(tls)
         .build()
         .into()
+}
+
+/// The system's trusted roots (read once per process; rustls-native-certs reads the store
+/// OpenSSL uses, honouring `SSL_CERT_FILE`/`SSL_CERT_DIR`).
+fn system_roots() -> Arc<Vec<ureq::tls::Certificate<'static>>> {
+    static ROOTS: OnceLock<Arc<Vec<ureq::tls::Certificate<'static>>>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let found = rustls_native_certs::load_native_certs();
+            Arc::new(
+                found
+                    .certs
+                    .iter()
+                    .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+                    .collect(),
+            )
+        })
+        .clone()
+}
+
+/// TLS for `https://` daemons: rustls with ring, the system's roots and `ca` (a PEM file).
+/// Errors name the file.
+pub fn daemon_tls(ca: Option<&Path>) -> Result<ureq::tls::TlsConfig, String> {
+    let mut roots = system_roots();
+    if let Some(path) = ca {
+        let roots = Arc::make_mut(&mut roots);
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("cannot read the daemon's CA file {}: {e}", path.display()))?;
+        let before = roots.len();
+        for item in ureq::tls::parse_pem(&pem) {
+            match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => roots.push(c),
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(format!(
+                        "the daemon's CA file {} is not valid PEM: {e}",
+                        path.display()
+                    ))
+                }
+            }
+        }
+        if roots.len() == before {
+            return Err(format!(
+                "the daemon's CA file {} holds no certificate (expected PEM: -----BEGIN CERTIFICATE-----)",
+                path.display()
+            ));
+        }
+    }
+    Ok(ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .root_certs(ureq::tls::RootCerts::Specific(roots))
+        .build())
+}
+
+/// What to do about a failed connection to the daemon, when the failure says it: TLS trust,
+/// names, and the two ways of mixing up http and https.
+pub fn connect_hint(url: &str, error: &str) -> &'static str {
+    let e = error.to_ascii_lowercase();
+    if e.contains("unknownissuer") || e.contains("unknown issuer") || e.contains("badsignature") {
+        "the daemon's TLS certificate is not signed by a CA this machine trusts: pass --daemon-ca \
+         FILE (or OPTIDB_DAEMON_CA) with the CA that signed it"
+    } else if e.contains("notvalidforname") || e.contains("not valid for name") {
+        "the daemon's TLS certificate does not name this host: use a name it carries in --daemon"
+    } else if e.contains("expired") || e.contains("notvalidyet") {
+        "the daemon's TLS certificate is expired or not valid yet: renew it"
+    } else if url.starts_with("https://")
+        && (e.contains("corrupt message") || e.contains("invalidcontenttype"))
+    {
+        "the daemon answered without TLS: is it serving plain HTTP? use an http:// URL, or start \
+         it with --tls-cert and --tls-key"
+    } else {
+        "start it with `optidb daemon --db …`, or pass --daemon URL"
+    }
 }
 
 fn call(
@@ -96,7 +183,16 @@ fn call(
     body: Option<Value>,
 ) -> Result<Value, Failure> {
     let url = format!("{}{}", conn.daemon.trim_end_matches('/'), path);
-    let agent = agent();
+    let agent = if conn.daemon.starts_with("https://") {
+        agent_with(
+            daemon_tls(conn.daemon_ca.as_deref()).map_err(|message| Failure {
+                code: exit::USAGE,
+                message,
+            })?,
+        )
+    } else {
+        agent_with(ureq::tls::TlsConfig::default())
+    };
     let auth = conn.token.as_ref().map(|t| format!("Bearer {t}"));
     let result = match (method, body) {
         ("GET", _) => {
@@ -124,8 +220,9 @@ fn call(
     let mut resp = result.map_err(|e| Failure {
         code: exit::UNAVAILABLE,
         message: format!(
-            "cannot reach the OptiDB daemon at {}: {e} (start it with `optidb daemon --db …`, or pass --daemon URL)",
-            conn.daemon
+            "cannot reach the OptiDB daemon at {}: {e} ({})",
+            conn.daemon,
+            connect_hint(&conn.daemon, &e.to_string())
         ),
     })?;
     let status = resp.status().as_u16();
