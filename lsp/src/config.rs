@@ -1,5 +1,6 @@
 //! Settings, read from `initializationOptions` and from `workspace/configuration` section
-//! `optidb`: where the daemon is, its token, which severities to show, how long a lookup may take.
+//! `optidb`: where the daemon is, its token and the CA its certificate comes from (for
+//! `https://`), which severities to show, how long a lookup may take.
 
 use crate::convert::parse_severity;
 use serde_json::Value;
@@ -14,6 +15,9 @@ pub struct Settings {
     /// `None` when live data is switched off (`"daemonUrl": ""` or `null`).
     pub daemon_url: Option<String>,
     pub token: Option<String>,
+    /// `daemonCa`: a CA certificate file (PEM) trusted for an `https://` daemon besides the
+    /// system's roots.
+    pub daemon_ca: Option<std::path::PathBuf>,
     /// Least severe diagnostic shown (`"severity": "warning"` hides information and hints).
     pub min_severity: DiagnosticSeverity,
     /// Upper bound of a lookup; typing never waits longer than this for live data.
@@ -25,6 +29,7 @@ impl Default for Settings {
         Settings {
             daemon_url: Some(DEFAULT_DAEMON_URL.to_string()),
             token: None,
+            daemon_ca: None,
             min_severity: DiagnosticSeverity::HINT,
             lookup_timeout: Duration::from_millis(300),
         }
@@ -45,6 +50,13 @@ impl Settings {
         }
         if let Some(t) = o.get("token") {
             self.token = t.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+        }
+        if let Some(c) = o.get("daemonCa") {
+            self.daemon_ca = c
+                .as_str()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(std::path::PathBuf::from);
         }
         if let Some(s) = o
             .get("severity")
@@ -74,6 +86,12 @@ mod tests {
         let mut s = Settings::default();
         s.merge(&json!({"daemonUrl": "http://h:1/", "token": "t", "severity": "warning"}));
         assert_eq!(s.daemon_url.as_deref(), Some("http://h:1"));
+        assert_eq!(s.daemon_ca, None);
+        s.merge(&json!({"daemonCa": "/etc/optidb/ca.pem"}));
+        assert_eq!(
+            s.daemon_ca.as_deref(),
+            Some(std::path::Path::new("/etc/optidb/ca.pem"))
+        );
         assert_eq!(s.token.as_deref(), Some("t"));
         assert!(s.shows(DiagnosticSeverity::ERROR));
         assert!(s.shows(DiagnosticSeverity::WARNING));

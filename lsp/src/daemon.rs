@@ -1,6 +1,7 @@
 //! The daemon client: `POST /lookup` by fingerprint, `POST /simulate`, `GET /health`, with a
 //! short timeout and a cache, so live data never makes typing wait. Blocking HTTP (ureq) runs on
-//! tokio's blocking pool.
+//! tokio's blocking pool. An `https://` daemon is checked against the system's trusted roots
+//! plus the `daemonCa` file (rustls with ring, as the `optidb` CLI does).
 
 use optidb_core::model::{LookupEntry, LookupRequest, LookupResponse};
 use serde_json::Value;
@@ -18,10 +19,12 @@ pub const SIMULATE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Where the daemon is and how to talk to it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Endpoint {
-    /// `http://host:port`, no trailing slash.
+    /// `http://host:port` or `https://host:port`, no trailing slash.
     pub base: String,
     pub token: Option<String>,
     pub timeout: Duration,
+    /// A CA certificate file (PEM) trusted for an `https://` daemon besides the system's roots.
+    pub ca: Option<std::path::PathBuf>,
 }
 
 /// Why a call failed, in words for a person.
@@ -159,7 +162,7 @@ impl DaemonClient {
             return Err(DaemonError("no daemon is configured".into()));
         };
         let res = blocking(move || {
-            let agent = agent(ep.timeout);
+            let agent = agent(&ep, ep.timeout)?;
             let mut r = with_auth(agent.get(format!("{}/health", ep.base)), &ep)
                 .call()
                 .map_err(|e| describe(&ep, e))?;
@@ -203,12 +206,65 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
-fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
+fn agent(ep: &Endpoint, timeout: Duration) -> Result<ureq::Agent, DaemonError> {
+    let mut config = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
-        .http_status_as_error(false)
-        .build()
-        .new_agent()
+        .http_status_as_error(false);
+    if ep.base.starts_with("https://") {
+        config = config.tls_config(tls_config(ep.ca.as_deref()).map_err(DaemonError)?);
+    }
+    Ok(config.build().new_agent())
+}
+
+/// The system's trusted roots, read once per process (rustls-native-certs: the store OpenSSL
+/// uses, honouring `SSL_CERT_FILE`/`SSL_CERT_DIR`).
+fn system_roots() -> Arc<Vec<ureq::tls::Certificate<'static>>> {
+    static ROOTS: std::sync::OnceLock<Arc<Vec<ureq::tls::Certificate<'static>>>> =
+        std::sync::OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let found = rustls_native_certs::load_native_certs();
+            Arc::new(
+                found
+                    .certs
+                    .iter()
+                    .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+                    .collect(),
+            )
+        })
+        .clone()
+}
+
+/// TLS for an `https://` daemon: rustls with ring, the system's roots and `ca` (PEM). Errors
+/// name the file.
+pub fn tls_config(ca: Option<&std::path::Path>) -> Result<ureq::tls::TlsConfig, String> {
+    let mut roots = system_roots();
+    if let Some(path) = ca {
+        let pem = std::fs::read(path).map_err(|e| {
+            format!(
+                "cannot read the daemon's CA file {} (optidb.daemonCa): {e}",
+                path.display()
+            )
+        })?;
+        let added: Vec<_> = ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+        if added.is_empty() {
+            return Err(format!(
+                "the daemon's CA file {} (optidb.daemonCa) holds no PEM certificate",
+                path.display()
+            ));
+        }
+        Arc::make_mut(&mut roots).extend(added);
+    }
+    Ok(ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .root_certs(ureq::tls::RootCerts::Specific(roots))
+        .build())
 }
 
 fn with_auth<B>(req: ureq::RequestBuilder<B>, ep: &Endpoint) -> ureq::RequestBuilder<B> {
@@ -224,7 +280,7 @@ fn post_json<T: serde::de::DeserializeOwned>(
     body: &impl serde::Serialize,
     timeout: Duration,
 ) -> Result<T, DaemonError> {
-    let agent = agent(timeout);
+    let agent = agent(ep, timeout)?;
     let mut r = with_auth(agent.post(format!("{}{path}", ep.base)), ep)
         .send_json(body)
         .map_err(|e| describe(ep, e))?;
@@ -253,6 +309,14 @@ fn describe(ep: &Endpoint, e: ureq::Error) -> DaemonError {
         ureq::Error::Timeout(_) => format!("no answer within {} ms", ep.timeout.as_millis()),
         ureq::Error::Io(io) => io.to_string(),
         other => other.to_string(),
+    };
+    let lower = why.to_ascii_lowercase();
+    let why = if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
+        format!("{why} (the daemon's TLS certificate is not signed by a trusted CA: set optidb.daemonCa to the CA file)")
+    } else if lower.contains("notvalidforname") {
+        format!("{why} (the daemon's TLS certificate does not name this host)")
+    } else {
+        why
     };
     DaemonError(format!(
         "cannot reach the OptiDB daemon at {}: {why}",

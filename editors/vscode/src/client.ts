@@ -16,6 +16,7 @@ function settings() {
   return {
     daemonUrl: c.get<string>("daemonUrl", "http://127.0.0.1:7070"),
     token: c.get<string | null>("token", null),
+    daemonCa: c.get<string | null>("daemonCa", null),
     severity: c.get<string>("severity", "hint"),
     timeoutMs: c.get<number>("timeoutMs", 300),
   };

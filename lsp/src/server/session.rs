@@ -54,6 +54,7 @@ impl Inner {
                 base: u.clone(),
                 token: s.token.clone(),
                 timeout: s.lookup_timeout,
+                ca: s.daemon_ca.clone(),
             }));
     }
 

@@ -8,6 +8,7 @@ M.config = {
   cmd = { "optidb-lsp" },
   daemon_url = "http://127.0.0.1:7070",
   token = nil,
+  daemon_ca = nil,
   severity = "hint",
   timeout_ms = 300,
   filetypes = { "sql" },
@@ -17,6 +18,7 @@ local function settings()
   return {
     daemonUrl = M.config.daemon_url or "",
     token = M.config.token,
+    daemonCa = M.config.daemon_ca,
     severity = M.config.severity,
     timeoutMs = M.config.timeout_ms,
   }
@@ -57,7 +59,7 @@ local function start(bufnr)
   end
 end
 
---- setup({ daemon_url = "http://127.0.0.1:7070", token = nil, severity = "hint",
+--- setup({ daemon_url = "http://127.0.0.1:7070", token = nil, daemon_ca = nil, severity = "hint",
 ---         timeout_ms = 300, cmd = { "optidb-lsp" }, filetypes = { "sql" } })
 function M.setup(opts)
   M.config = vim.tbl_deep_extend("force", M.config, opts or {})
