@@ -43,6 +43,8 @@ pub struct Daemon {
     pub base: String,
     pub store: PathBuf,
     stderr_log: std::sync::Arc<std::sync::Mutex<String>>,
+    /// How to reach it: plain, or over TLS trusting the test's CA.
+    agent: ureq::Agent,
 }
 
 impl Daemon {
@@ -58,6 +60,33 @@ impl Daemon {
         store: &std::path::Path,
         extra: &[&str],
         env: &[(&str, &str)],
+    ) -> Daemon {
+        Self::start_full(db_url, store, extra, env, None)
+    }
+
+    /// [`Daemon::start`] serving HTTPS with `cert`/`key` (PEM files); its `base` is
+    /// `https://localhost:PORT` and [`Daemon::agent`] trusts `ca`.
+    pub fn start_tls(
+        db_url: &str,
+        store: &std::path::Path,
+        tls: &certs::ServerCert,
+        extra: &[&str],
+    ) -> Daemon {
+        let (cert, key) = (
+            tls.cert.display().to_string(),
+            tls.key.display().to_string(),
+        );
+        let mut args = vec!["--tls-cert", &cert, "--tls-key", &key];
+        args.extend_from_slice(extra);
+        Self::start_full(db_url, store, &args, &[], Some(&tls.ca))
+    }
+
+    fn start_full(
+        db_url: &str,
+        store: &std::path::Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        ca: Option<&std::path::Path>,
     ) -> Daemon {
         let port = free_port();
         let mut child = Command::new(bin_path("optidb"))
@@ -92,11 +121,16 @@ impl Daemon {
                 }
             });
         }
+        let (base, agent) = match ca {
+            None => (format!("http://127.0.0.1:{port}"), agent()),
+            Some(ca) => (format!("https://localhost:{port}"), https_agent(ca)),
+        };
         let d = Daemon {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base,
             store: store.to_path_buf(),
             stderr_log: log,
+            agent,
         };
         d.wait_healthy(Duration::from_secs(30));
         d
@@ -105,7 +139,7 @@ impl Daemon {
     fn wait_healthy(&self, within: Duration) {
         let t0 = Instant::now();
         while t0.elapsed() < within {
-            if get(&format!("{}/health", self.base)).is_ok() {
+            if answer(self.agent.get(format!("{}/health", self.base)).call()).is_ok() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -125,6 +159,11 @@ impl Daemon {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// An HTTP client that reaches this daemon (over TLS when it serves TLS).
+    pub fn agent(&self) -> &ureq::Agent {
+        &self.agent
     }
 
     /// SIGKILL, no cleanup: what a crash looks like.
@@ -175,7 +214,19 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Answer, String> {
+/// A client for `https://` daemons whose certificate `ca` (PEM) signed: the CLI's own TLS
+/// settings (system roots plus the CA file).
+pub fn https_agent(ca: &std::path::Path) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .tls_config(optidb::cli::client::daemon_tls(Some(ca)).expect("the test CA"))
+        .build()
+        .into()
+}
+
+/// The answer of a request made with any agent (see [`https_agent`]).
+pub fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Answer, String> {
     let mut r = r.map_err(|e| e.to_string())?;
     let status = r.status().as_u16();
     let text = r.body_mut().read_to_string().map_err(|e| e.to_string())?;
@@ -245,4 +296,118 @@ pub fn tickets_sandbox(calls: usize) -> optidb::sandbox::Sandbox {
             .expect("workload");
     }
     sb
+}
+
+/// Throwaway certificates for TLS tests, made with the `openssl` command (Debian package
+/// `openssl`) at test time: a CA, and server certificates it signs.
+pub mod certs {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    /// Runs `openssl args…` in `dir`; panics with its stderr when it fails.
+    pub fn openssl(dir: &Path, args: &[&str]) {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("the openssl command (Debian package openssl) makes the test certificates");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A CA (`<name>.crt`, `<name>.key`, P-256) in `dir`, valid two days.
+    pub fn make_ca(dir: &Path, name: &str) {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={name}"),
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.crt"),
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+    }
+
+    /// A server certificate and what signed it.
+    pub struct ServerCert {
+        /// The CA certificate (PEM) that signed `cert`.
+        pub ca: PathBuf,
+        /// The server's certificate (PEM).
+        pub cert: PathBuf,
+        /// Its private key (PEM, PKCS#8).
+        pub key: PathBuf,
+    }
+
+    /// A server certificate `<name>.crt`/`<name>.key` for `alt_names` (e.g.
+    /// `DNS:localhost,IP:127.0.0.1`), signed by the CA `ca` made with [`make_ca`] in `dir`.
+    pub fn make_server_cert(dir: &Path, ca: &str, name: &str, alt_names: &str) -> ServerCert {
+        std::fs::write(
+            dir.join(format!("{name}.ext")),
+            format!(
+                "subjectAltName={alt_names}\nbasicConstraints=CA:FALSE\n\
+                 keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+            ),
+        )
+        .expect("writing the certificate extensions");
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-subj",
+                &format!("/CN={name}"),
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{ca}.crt"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &format!("{name}.ext"),
+                "-out",
+                &format!("{name}.crt"),
+            ],
+        );
+        ServerCert {
+            ca: dir.join(format!("{ca}.crt")),
+            cert: dir.join(format!("{name}.crt")),
+            key: dir.join(format!("{name}.key")),
+        }
+    }
 }

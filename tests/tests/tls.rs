@@ -12,9 +12,9 @@ use optidb::pg::conninfo::{self, SslMode};
 use optidb::pg::tls::TlsError;
 use optidb::pg::{PgError, Session, TargetConfig};
 use optidb::sandbox::{Sandbox, SandboxOptions};
+use optidb_e2e::certs::{make_ca, make_server_cert, openssl};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -26,47 +26,6 @@ struct Tls {
 
 const PASSWORD: &str = "pa:ss\\word";
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl command (Debian package openssl) makes the test certificates");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA (`<name>.crt`, `<name>.key`) in `dir`.
-fn make_ca(dir: &Path, name: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={name}"),
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.crt"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
-}
-
 fn tls() -> &'static Tls {
     static T: OnceLock<Tls> = OnceLock::new();
     T.get_or_init(|| {
@@ -76,49 +35,7 @@ fn tls() -> &'static Tls {
         let owner = std::fs::metadata(&dir).unwrap();
         make_ca(&dir, "ca");
         make_ca(&dir, "other-ca");
-        std::fs::write(
-            dir.join("server.ext"),
-            "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n\
-             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        openssl(
-            &dir,
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-subj",
-                "/CN=localhost",
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-            ],
-        );
-        openssl(
-            &dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                "server.ext",
-                "-out",
-                "server.crt",
-            ],
-        );
+        make_server_cert(&dir, "ca", "server", "DNS:localhost");
         // A client certificate for certuser (the client's files stay ours).
         std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
         openssl(
