@@ -4,7 +4,20 @@
 # Chromium and chromedriver for the dashboard tests, Neovim for the editor tests, and the
 # PostgreSQL 14, 16, 17 and 18 builds of the version matrix tests (scripts/pg-versions.sh).
 # OPTIDB_SETUP_BROWSER=0, OPTIDB_SETUP_EDITOR=0 and OPTIDB_SETUP_PG_VERSIONS=0 skip those three.
+#
+# scripts/setup.sh --build-deps installs only what building OptiDB and using it on your own
+# database need (scripts/build runs it): libclang and clang for pg_query's build, pkg-config,
+# and the clients the README's commands use (psql from postgresql-client, curl).
 set -euo pipefail
+
+build_deps_only=0
+for arg in "$@"; do
+  case "$arg" in
+    --build-deps) build_deps_only=1 ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) printf 'optidb setup: unknown option %s (try --help)\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 
 say() { printf 'optidb setup: %s\n' "$*" >&2; }
 
@@ -31,6 +44,17 @@ apt_install() {
   say "installing: $*"
   DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
+
+if [ "$build_deps_only" = 1 ]; then
+  need_pkg libclang-dev
+  need_pkg clang
+  need_pkg pkg-config
+  command -v psql >/dev/null || need_pkg postgresql-client
+  command -v curl >/dev/null || need_pkg curl
+  apt_install "${missing[@]}"
+  say "ready to build: cargo build --release"
+  exit 0
+fi
 
 # 1. PostgreSQL server (Debian's postgresql-NN ships pg_stat_statements and pg_trgm).
 major=$(pg_major)
