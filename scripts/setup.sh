@@ -69,6 +69,10 @@ need_pkg "postgresql-$major-hypopg"
 need_pkg libclang-dev
 need_pkg clang
 need_pkg pkg-config
+# The TLS tests make certificates with openssl; the README tests run curl and setsid.
+command -v openssl >/dev/null || need_pkg openssl
+command -v curl >/dev/null || need_pkg curl
+command -v setsid >/dev/null || need_pkg util-linux
 if [ "${OPTIDB_SETUP_BROWSER:-1}" = 1 ]; then need_pkg chromium; need_pkg chromium-driver; fi
 if [ "${OPTIDB_SETUP_EDITOR:-1}" = 1 ]; then need_pkg neovim; fi
 if [ "${OPTIDB_SETUP_PG_VERSIONS:-1}" = 1 ] && ! python3 -m pip --version >/dev/null 2>&1; then
