@@ -178,6 +178,71 @@ fn check(label: &str, recs: &[Recommendation], wants: &[Want]) -> Score {
     s
 }
 
+/// Every recommendation's DDL, built for real on the sandbox inside a transaction that is rolled
+/// back (CONCURRENTLY, which cannot run in one, removed; pg_trgm created first where a trigram
+/// index needs it). Returns how many were run and PostgreSQL's refusals.
+async fn ddl_refusals(url: &str, recs: &[Recommendation]) -> Result<(usize, Vec<String>)> {
+    let client = seed::connect(url, "ddl-check").await?;
+    let mut refused = Vec::new();
+    for r in recs {
+        if r.ddl.contains("CONCURRENTLY") {
+            // PostgreSQL refuses CREATE INDEX CONCURRENTLY on a partitioned table.
+            let (schema, name) = r
+                .target
+                .table
+                .split_once('.')
+                .unwrap_or(("public", &r.target.table));
+            let rows = client
+                .query(
+                    "SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE n.nspname = $1 AND c.relname = $2",
+                    &[&schema, &name],
+                )
+                .await?;
+            if rows.first().map(|row| row.get::<_, String>(0)).as_deref() == Some("p") {
+                refused.push(format!(
+                    "{}: CONCURRENTLY on the partitioned table {}\n    {}",
+                    r.rec_type.as_str(),
+                    r.target.table,
+                    r.ddl
+                ));
+                continue;
+            }
+        }
+        let ddl = r.ddl.replace(" CONCURRENTLY", "");
+        client.batch_execute("BEGIN").await?;
+        if ddl.contains("gin_trgm_ops") {
+            client
+                .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+                .await?;
+        }
+        if let Err(e) = client.batch_execute(&ddl).await {
+            let why = e
+                .as_db_error()
+                .map(|d| d.message().to_string())
+                .unwrap_or_else(|| e.to_string());
+            refused.push(format!("{}: {why}\n    {}", r.rec_type.as_str(), r.ddl));
+        }
+        client.batch_execute("ROLLBACK").await?;
+    }
+    eprintln!(
+        "DDL built in a rolled-back transaction: {} run, {} refused",
+        recs.len(),
+        refused.len()
+    );
+    Ok((recs.len(), refused))
+}
+
+async fn assert_ddl_builds(url: &str, recs: &[Recommendation]) -> Result<()> {
+    let (_, refused) = ddl_refusals(url, recs).await?;
+    anyhow::ensure!(
+        refused.is_empty(),
+        "PostgreSQL refused DDL the advisor emitted:\n{}",
+        refused.join("\n")
+    );
+    Ok(())
+}
+
 fn assert_score(label: &str, s: &Score) {
     assert!(
         s.failures.is_empty(),
@@ -236,6 +301,11 @@ where
     let s = Store::open(store.path())?;
     let (target, _) = s.targets()?.pop().context("a target")?;
     let recs = s.recommendations(&target)?;
+    // Every workload here is several kinds of work: at least two query families.
+    let families = s.families(&target)?.context("families stored with the scan")?;
+    let labels: Vec<&str> = families.families.iter().map(|f| f.label.as_str()).collect();
+    eprintln!("families: {labels:?} ({})", families.criterion);
+    anyhow::ensure!(labels.len() >= 2, "at least two families: {labels:?}");
     for d in s.dropped(&target)? {
         eprintln!(
             "dropped: {} {} ({}): {}",
@@ -294,6 +364,7 @@ async fn seed_findings_are_at_the_top_and_controls_get_none() -> Result<()> {
     })
     .await?;
     let s = check("seed", &recs, &wants);
+    assert_ddl_builds(&url, &recs).await?;
     assert_score("seed", &s);
     Ok(())
 }
@@ -537,6 +608,7 @@ async fn a_second_schema_gets_its_findings_too() -> Result<()> {
     })
     .await?;
     let s = check("library", &recs, &wants);
+    assert_ddl_builds(&url, &recs).await?;
     assert_score("library", &s);
     Ok(())
 }

@@ -172,6 +172,26 @@ impl Fixture {
         self
     }
 
+    /// A whole EXPLAIN (FORMAT JSON) document (a captured fixture): analyzed when it carries
+    /// actual rows, else generic.
+    pub fn plan_doc(mut self, id: &str, json: Value) -> Self {
+        let facts =
+            plan_facts(&json, &TableSizes::from_tables(&self.schema.tables)).unwrap_or_default();
+        self.plans.push(Plan {
+            query_id: id.into(),
+            captured_at: NOW,
+            kind: if facts.act_rows.is_some() {
+                PlanKind::Analyzed
+            } else {
+                PlanKind::Generic
+            },
+            plan_hash: String::new(),
+            plan_json: json,
+            facts,
+        });
+        self
+    }
+
     pub fn input(&self) -> AdvisorInput<'_> {
         AdvisorInput {
             queries: &self.queries,
@@ -256,4 +276,30 @@ pub fn subplan(scan: Value) -> Value {
 pub fn with_children(mut node: Value, children: Vec<Value>) -> Value {
     node["Plans"] = Value::Array(children);
     node
+}
+
+/// Every statement of every recommendation's DDL parses with PostgreSQL's parser, and every
+/// CREATE INDEX passes the simulator's validator (exactly one CREATE INDEX, hypopg's form
+/// derivable) — what the e2e tests then build for real in a rolled-back transaction.
+pub fn assert_valid_ddl(recs: &[Recommendation]) {
+    for r in recs {
+        // A rewrite sketch may be comments only.
+        pg_query::parse(&r.ddl, 0).unwrap_or_else(|e| panic!("DDL does not parse: {e}\n{}", r.ddl));
+        for stmt in pg_query::split_with_parser(&r.ddl).unwrap_or_default() {
+            let stmt = stmt.trim();
+            if stmt.to_uppercase().contains("CREATE INDEX") {
+                let body: String = stmt
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("--"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let v = crate::simulate::ddl::validate(&body)
+                    .unwrap_or_else(|e| panic!("refused: {e}\n{body}"));
+                v.for_hypopg()
+                    .unwrap_or_else(|e| panic!("no hypopg form: {e}\n{body}"));
+                assert!(!body.contains('$'), "placeholder in DDL: {body}");
+                assert!(!body.contains("\"\"\""), "quoted twice: {body}");
+            }
+        }
+    }
 }

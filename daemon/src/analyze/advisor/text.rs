@@ -5,6 +5,7 @@
 //! parse tree: which column a flagged pattern applies to, the pattern, its literal fragment length
 //! (pg_trgm needs 3 characters), and whether the statement has a LIMIT.
 
+use crate::analyze::plan_facts::quote_ident;
 use optidb_core::model::Query;
 use optidb_core::sql::lints::lint_statement;
 use pg_query::protobuf::{a_const, AExprKind};
@@ -137,11 +138,12 @@ pub fn analyze(sql: &str) -> TextFacts {
     f
 }
 
-/// A column reference (last name part) or a one-argument function of one (`lower(email)`).
+/// A column reference (last name part, quoted as SQL needs it) or a function of columns
+/// (`lower(email)`, `lower("Title")`).
 fn expr_text(n: &Node) -> Option<String> {
     match n.node.as_ref()? {
         NodeEnum::ColumnRef(c) => match c.fields.last()?.node.as_ref()? {
-            NodeEnum::String(s) => Some(s.sval.clone()),
+            NodeEnum::String(s) => Some(quote_ident(&s.sval)),
             _ => None,
         },
         NodeEnum::FuncCall(fc) => {

@@ -435,7 +435,7 @@ fn render(node: &Node) -> Option<String> {
     let node = strip_casts(node);
     Some(match node.node.as_ref()? {
         NodeEnum::ColumnRef(c) => match c.fields.last()?.node.as_ref()? {
-            NodeEnum::String(s) => ident(&s.sval),
+            NodeEnum::String(s) => quote_ident(&s.sval),
             NodeEnum::AStar(_) => "*".to_string(),
             _ => return None,
         },
@@ -504,20 +504,61 @@ fn deparse(node: &Node) -> Option<String> {
     text.strip_prefix("SELECT ").map(str::to_string)
 }
 
-/// An identifier as SQL would print it: bare when it is a plain lower-case name, else quoted.
+/// A function name as SQL would print it: bare when it is a plain lower-case name, else quoted.
 fn ident(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
-    if plain {
+    if is_plain(name) {
         name.to_string()
     } else {
         format!("\"{}\"", name.replace('"', "\"\""))
     }
+}
+
+/// A plain lower-case name: a letter or `_`, then letters, digits, `_` and `$`.
+fn is_plain(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
+}
+
+/// Whether `name` is a PostgreSQL keyword that cannot stand alone as a column or table name
+/// (reserved, column-name or type/function-name keyword; unreserved keywords are fine), read
+/// from PostgreSQL's own scanner, as `quote_ident()` decides.
+fn is_keyword(name: &str) -> bool {
+    match pg_query::scan(name) {
+        Ok(scan) => match scan.tokens.as_slice() {
+            [t] => t.keyword_kind > protobuf::KeywordKind::UnreservedKeyword as i32,
+            _ => false,
+        },
+        Err(_) => false,
+    }
+}
+
+/// The one quoting of identifiers every rule shares: a name as SQL needs it — bare when it is a
+/// plain lower-case name that is no keyword, else in double quotes with inner quotes doubled
+/// (`accountId` → `"accountId"`, `order` → `"order"`, `a"b` → `"a""b"`). Idempotent: a name
+/// that is already one well-formed quoted identifier (`"accountId"`, as conditions are rendered)
+/// is returned as it is, so nothing is ever quoted twice.
+pub fn quote_ident(name: &str) -> String {
+    if is_quoted_ident(name) || (is_plain(name) && !name.contains('$') && !is_keyword(name)) {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// `"…"` with every inner quote doubled: one quoted identifier.
+fn is_quoted_ident(name: &str) -> bool {
+    let Some(inner) = name
+        .strip_prefix('"')
+        .and_then(|n| n.strip_suffix('"'))
+        .filter(|i| !i.is_empty())
+    else {
+        return false;
+    };
+    inner.replace("\"\"", "").find('"').is_none()
 }
 
 #[cfg(test)]

@@ -180,6 +180,7 @@ fn to_rec(w: &Workload<'_>, mut c: IndexCandidate) -> Recommendation {
 mod tests {
     use super::*;
     use crate::analyze::advisor::testutil::*;
+    use serde_json::json;
 
     #[test]
     fn one_composite_serves_several_queries() {
@@ -247,5 +248,58 @@ mod tests {
             ddl(&c),
             "CREATE INDEX CONCURRENTLY IF NOT EXISTS users_email_trgm_idx ON public.users USING gin (email gin_trgm_ops);"
         );
+    }
+
+    #[test]
+    fn odd_identifiers_are_quoted_exactly_once() {
+        // As EXPLAIN prints them: mixed case and keywords quoted, the relation name raw.
+        let fx = Fixture::new()
+            .table("Sales.Deals", 100_000.0)
+            .table("public.order", 100_000.0)
+            .table("public.users", 100_000.0)
+            .query(
+                "q1",
+                "SELECT * FROM \"Sales\".\"Deals\" WHERE \"accountId\" = $1",
+                10,
+                30.0,
+            )
+            .plan(
+                "q1",
+                json!({"Node Type": "Seq Scan", "Relation Name": "Deals", "Schema": "Sales",
+                       "Alias": "Deals", "Total Cost": 5000.0, "Plan Rows": 5.0,
+                       "Filter": "(\"accountId\" = $1)"}),
+            )
+            .query(
+                "q2",
+                "SELECT * FROM \"order\" WHERE \"limit\" = $1 AND \"Stage\" > $2",
+                10,
+                30.0,
+            )
+            .plan(
+                "q2",
+                seq_scan("order", "((\"limit\" = $1) AND (\"Stage\" > $2))", 5.0),
+            )
+            .query(
+                "q3",
+                "SELECT * FROM users WHERE lower(\"Email\") = $1",
+                10,
+                30.0,
+            )
+            .plan("q3", seq_scan("users", "(lower(\"Email\") = $1)", 1.0));
+        let (recs, _) = fx.run();
+        let ddls: Vec<&str> = recs.iter().map(|r| r.ddl.as_str()).collect();
+        assert!(
+            ddls.contains(&"CREATE INDEX CONCURRENTLY IF NOT EXISTS deals_accountid_idx ON \"Sales\".\"Deals\" (\"accountId\");"),
+            "{ddls:#?}"
+        );
+        assert!(
+            ddls.contains(&"CREATE INDEX CONCURRENTLY IF NOT EXISTS order_limit_stage_idx ON public.\"order\" (\"limit\", \"Stage\");"),
+            "{ddls:#?}"
+        );
+        assert!(
+            ddls.contains(&"CREATE INDEX CONCURRENTLY IF NOT EXISTS users_lower_email_idx ON public.users ((lower(\"Email\")));"),
+            "{ddls:#?}"
+        );
+        assert_valid_ddl(&recs);
     }
 }

@@ -85,32 +85,42 @@ pub fn norm_expr(s: &str) -> String {
     out
 }
 
-/// The key list of an index definition: `customer_id`, `(lower(email))`, `email gin_trgm_ops`.
+/// One key of an index definition from a candidate column: the column or expression as the
+/// plan prints it (already SQL: quoted where needed, see [`quote_ident`]), optionally followed by
+/// ` DESC`, ` NULLS FIRST` or ` NULLS LAST`, and an operator class: `customer_id`,
+/// `(lower(email))`, `"accountId"`, `"order"`, `created_at DESC`, `email gin_trgm_ops`.
 pub fn key_sql(column: &str, opclass: Option<&str>) -> String {
-    let c = if column.contains('(') {
-        format!("({column})")
+    let (expr, order) = split_order(column);
+    let c = if expr.contains('(') {
+        format!("({expr})")
     } else {
-        quote_ident(column)
+        quote_ident(expr)
     };
-    match opclass {
+    let c = match opclass {
         Some(o) => format!("{c} {o}"),
         None => c,
-    }
+    };
+    format!("{c}{order}")
 }
 
-/// A bare identifier as SQL needs it.
-pub fn quote_ident(s: &str) -> String {
-    let plain = s
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !s.is_empty()
-        && !s.starts_with(|c: char| c.is_ascii_digit());
-    if plain {
-        s.to_string()
-    } else {
-        format!("\"{}\"", s.replace('"', "\"\""))
+/// `created_at DESC NULLS LAST` → (`created_at`, ` DESC NULLS LAST`).
+pub fn split_order(column: &str) -> (&str, &str) {
+    let mut expr = column.trim_end();
+    for suffix in [" NULLS FIRST", " NULLS LAST"] {
+        if let Some(e) = expr.strip_suffix(suffix) {
+            expr = e;
+        }
     }
+    for suffix in [" DESC", " ASC"] {
+        if let Some(e) = expr.strip_suffix(suffix) {
+            expr = e;
+        }
+    }
+    (expr, &column.trim_end()[expr.len()..])
 }
+
+/// The one identifier quoting of every rule (see [`crate::analyze::plan_facts::quote_ident`]).
+pub use crate::analyze::plan_facts::quote_ident;
 
 /// A schema-qualified table name as SQL needs it.
 pub fn quote_table(t: &str) -> String {

@@ -40,8 +40,10 @@ pub fn recommend(w: &Workload<'_>) -> Vec<Recommendation> {
                      --     ON x.{col} = o.<outer column>\n\
                      -- or, when only a few outer rows are read: … CROSS JOIN LATERAL (SELECT <aggregate> FROM {t} WHERE {col} = o.<outer column>) x\n\
                      -- An index then makes each lookup cheap:\n\
-                     CREATE INDEX CONCURRENTLY IF NOT EXISTS {idx} ON {t} ({col});",
-                    t = s.table
+                     CREATE INDEX CONCURRENTLY IF NOT EXISTS {idx} ON {qt} ({key});",
+                    t = s.table,
+                    qt = super::quote_table(&s.table),
+                    key = super::key_sql(col, None),
                 );
                 let rationale = format!(
                     "A correlated subquery runs {loops}: its sub-plan ({}) scans ~{} rows of {} \

@@ -217,8 +217,7 @@ pub fn recommend(
         if cols.len() < 2 || !done.insert((s.table.clone(), cols.clone())) {
             continue;
         }
-        let name = format!("{}_{}_stats", bare(&s.table), cols.join("_"));
-        let name: String = name.chars().take(63).collect();
+        let name = crate::analyze::advisor::index_name(&s.table, &cols, "stats");
         let ddl = format!(
             "CREATE STATISTICS IF NOT EXISTS {} (dependencies, ndistinct, mcv) ON {} FROM {}; ANALYZE {};",
             quote_ident(&name),
