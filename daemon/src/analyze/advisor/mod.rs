@@ -13,6 +13,8 @@
 //! 4. Everything is scored (benefit weighted by calls × time, minus write cost) and sorted by
 //!    score; per query the best recommendation is the one with the highest confidence.
 
+#[cfg(test)]
+mod fixture_tests;
 pub mod rules;
 #[cfg(test)]
 mod testutil;

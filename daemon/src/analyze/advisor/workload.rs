@@ -5,7 +5,9 @@
 
 use super::text::{self, TextFacts};
 use super::AdvisorInput;
-use crate::analyze::plan_facts::{condition_columns, walk_nodes, PlanNode, TableSizes};
+use crate::analyze::plan_facts::{
+    condition_columns, quote_ident, walk_nodes, PlanNode, TableSizes,
+};
 use optidb_core::model::{
     ColumnStats, Metric, Millis, Plan, PlanKind, Query, SchemaIndex, SchemaTable,
 };
@@ -172,12 +174,14 @@ impl<'a> Workload<'a> {
             .filter(move |i| i.table_name == table)
     }
 
+    /// Statistics of a column, named raw (`accountId`, as pg_stats does) or as SQL
+    /// (`"accountId"`, as plans print it).
     pub fn column_stats(&self, table: &str, column: &str) -> Option<&'a ColumnStats> {
         self.input
             .schema
             .column_stats
             .iter()
-            .find(|c| c.table_name == table && c.column == column)
+            .find(|c| c.table_name == table && quote_ident(&c.column) == quote_ident(column))
     }
 
     /// Distinct values of a column (pg_stats), `None` when unknown.
@@ -352,6 +356,46 @@ pub fn walk_plan(
                         other_act_rows: children[other].actual_rows_total(),
                     });
                 }
+            }
+        }
+    }
+    // A nested loop whose inner side is a sequential scan: the whole table read once per outer
+    // row, the join condition tested in the loop's Join Filter.
+    for n in nodes.iter().filter(|n| n.node_type() == "Nested Loop") {
+        let Some(cond) = n.str("Join Filter") else {
+            continue;
+        };
+        let children: Vec<&PlanNode<'_>> =
+            nodes.iter().filter(|c| c.parent == Some(n.index)).collect();
+        let [outer, inner] = children.as_slice() else {
+            continue;
+        };
+        let mut cur = *inner;
+        while cur.relation_name().is_none() && matches!(cur.node_type(), "Materialize" | "Memoize")
+        {
+            match nodes.iter().find(|c| c.parent == Some(cur.index)) {
+                Some(kid) => cur = kid,
+                None => break,
+            }
+        }
+        let (Some(table), true) = (cur.qualified_relation(sizes), cur.is_seq_scan()) else {
+            continue;
+        };
+        let own = own_names(cur);
+        for c in condition_columns(cond) {
+            let mine = !c.qualifiers.is_empty()
+                && c.qualifiers
+                    .iter()
+                    .all(|q| q.as_ref().is_some_and(|q| own.iter().any(|o| o == q)));
+            if mine && c.operator == "=" {
+                joins.push(JoinCtx {
+                    node_label: n.label(sizes),
+                    table: table.clone(),
+                    column: c.column.clone(),
+                    seq: true,
+                    other_rows: outer.est_rows().unwrap_or(0.0),
+                    other_act_rows: outer.actual_rows_total(),
+                });
             }
         }
     }

@@ -5,9 +5,10 @@
 //! Expressions become expression indexes; a leading-wildcard LIKE/ILIKE becomes a pg_trgm GIN
 //! index (a btree cannot serve it). Candidates go to [`super::composite_index::consolidate`].
 
-use super::{metric_evidence, norm_expr, MIN_TABLE_ROWS};
+use super::{metric_evidence, norm_expr, split_order, MIN_TABLE_ROWS};
 use crate::analyze::advisor::count;
 use crate::analyze::advisor::workload::{JoinCtx, QueryCtx, ScanCond, ScanCtx, Workload};
+use crate::analyze::plan_facts::{walk_nodes, PlanNode};
 use optidb_core::model::{DroppedCandidate, Evidence, Plan, QueryId, RecTarget, RecType};
 use std::collections::BTreeSet;
 
@@ -69,15 +70,65 @@ fn dropped(
 const EQ_OPS: [&str; 3] = ["=", "IN", "IS NULL"];
 const RANGE_OPS: [&str; 5] = ["<", "<=", ">", ">=", "BETWEEN"];
 
-/// A sort key without direction: `created_at DESC` → `created_at`.
-fn sort_column(k: &str) -> String {
-    let mut s = k.trim().to_string();
-    for suffix in [" NULLS FIRST", " NULLS LAST", " DESC", " ASC"] {
-        if let Some(x) = s.strip_suffix(suffix) {
-            s = x.to_string();
+/// The index keys that serve an ORDER BY, from the plan's sort keys (`created_at DESC`,
+/// `a DESC, b`): directions are made relative to the first key, which is always ascending, since
+/// a btree is read forwards or backwards (`a DESC, b` → `a, b DESC`, whose backward scan returns
+/// `a DESC, b`); `NULLS FIRST`/`NULLS LAST` only where they differ from that direction's default,
+/// turned around with it.
+pub fn order_keys(sort_keys: &[String]) -> Vec<String> {
+    let parsed: Vec<(String, bool, bool)> = sort_keys
+        .iter()
+        .map(|k| {
+            let (expr, order) = split_order(k);
+            let desc = order.contains("DESC");
+            let nulls_first = if order.contains("NULLS FIRST") {
+                true
+            } else if order.contains("NULLS LAST") {
+                false
+            } else {
+                desc
+            };
+            (expr.to_string(), desc, nulls_first)
+        })
+        .collect();
+    let flip = parsed.first().is_some_and(|k| k.1);
+    let mut out: Vec<String> = Vec::new();
+    for (expr, desc, nulls_first) in parsed {
+        if out.iter().any(|o| split_order(o).0 == expr) {
+            continue;
         }
+        let (desc, nulls_first) = (desc != flip, nulls_first != flip);
+        let mut key = expr;
+        if desc {
+            key.push_str(" DESC");
+        }
+        if nulls_first != desc {
+            key.push_str(if nulls_first {
+                " NULLS FIRST"
+            } else {
+                " NULLS LAST"
+            });
+        }
+        out.push(key);
     }
-    s
+    out
+}
+
+/// The existing valid btree index (no predicate) whose leading keys are `columns` (directions
+/// ignored: the planner reads it in the order it needs, or close enough for the check), if any.
+fn index_with_prefix(w: &Workload<'_>, table: &str, columns: &[String]) -> Option<String> {
+    w.indexes(table)
+        .find(|i| {
+            i.valid
+                && i.partial_predicate.is_none()
+                && i.access_method == "btree"
+                && i.columns.len() >= columns.len()
+                && columns
+                    .iter()
+                    .zip(&i.columns)
+                    .all(|(c, ic)| norm_expr(split_order(c).0) == norm_expr(split_order(ic).0))
+        })
+        .map(|i| i.index_name.clone())
 }
 
 /// The existing valid index of `using` on `table` whose first key is `column`, if any.
@@ -146,9 +197,13 @@ pub fn candidates(
         for s in scans.iter().filter(|s| s.seq) {
             f.filtered_scan(&mut query, s);
         }
+        for s in scans.iter().filter(|s| !s.seq) {
+            f.wasteful_index_scan(&mut query, s);
+        }
         for j in joins.iter().filter(|j| j.seq) {
             f.join_key(&mut query, j);
         }
+        f.sort_driven(&mut query, &scans);
     }
     (f.out, f.drops)
 }
@@ -285,7 +340,16 @@ impl Found<'_> {
         if eq.is_empty() && range.is_none() {
             return;
         }
-        if frac > MAX_SELECTIVITY {
+        let sort_keys = order_keys(&q.plan.facts.sort_keys);
+        let first_sort = sort_keys.first().map(|k| split_order(k).0);
+        let serve_order = q.ctx.text.has_limit
+            && q.single_table
+            && !sort_keys.is_empty()
+            && (range.is_none() || range.as_deref() == first_sort);
+        // `WHERE x = $1 ORDER BY y LIMIT n`: an index on (x, y) reads n rows however many
+        // rows x keeps.
+        let limit_stops_early = serve_order && range.is_none() && !eq.is_empty();
+        if frac > MAX_SELECTIVITY && !limit_stops_early {
             self.drops.push(dropped(
                 t,
                 eq.iter().chain(range.iter()).cloned().collect(),
@@ -307,23 +371,12 @@ impl Found<'_> {
             db.total_cmp(&da)
         });
         let mut columns = eq.clone();
-        let sort_keys: Vec<String> = q
-            .plan
-            .facts
-            .sort_keys
-            .iter()
-            .map(|k| sort_column(k))
-            .collect();
-        let serve_order = q.ctx.text.has_limit
-            && q.single_table
-            && !sort_keys.is_empty()
-            && (range.is_none() || range.as_deref() == sort_keys.first().map(|s| s.as_str()));
         if let Some(r) = &range {
             columns.push(r.clone());
         }
         if serve_order {
             for k in &sort_keys {
-                if !columns.contains(k) {
+                if !columns.iter().any(|c| c == split_order(k).0) {
                     columns.push(k.clone());
                 }
             }
@@ -349,6 +402,14 @@ impl Found<'_> {
             kept_phrase(s),
             filter_text.join(" AND ")
         );
+        if frac > MAX_SELECTIVITY {
+            why.push_str(&format!(
+                "; the filter keeps {:.0}% of the table, but the query sorts and stops at a \
+                 LIMIT, so an index on the equality columns followed by the ORDER BY keys reads \
+                 only the rows it returns",
+                frac * 100.0
+            ));
+        }
         if columns.len() > 1 {
             why.push_str(&format!(
                 "; key order: equality columns first ({}), then {}",
@@ -391,6 +452,268 @@ impl Found<'_> {
             analyzed: s.act_rows_total.is_some(),
         });
         q.served.insert(t.clone());
+    }
+
+    /// An index scan (Index Scan, Index Only Scan, Bitmap Heap Scan) whose own `Filter` throws
+    /// away at least 10× the rows it returns (and at least 1,000): the index leads with a column
+    /// that narrows too little. The index that serves the whole condition: its equality columns
+    /// (index condition, filter and join keys; most selective first), then one range column.
+    /// Needs actual rows (EXPLAIN ANALYZE): an estimate cannot tell rows the filter removes.
+    fn wasteful_index_scan(&mut self, q: &mut Query<'_>, s: &ScanCtx) {
+        let (w, t) = (self.w, &s.table);
+        if !matches!(
+            s.node_type.as_str(),
+            "Index Scan" | "Index Only Scan" | "Bitmap Heap Scan"
+        ) || q.served.contains(t)
+            || self.stale.contains(t)
+        {
+            return;
+        }
+        let (Some(kept), Some(removed)) = (s.act_rows_total, s.removed_total) else {
+            return;
+        };
+        let rows = w.table_rows(t);
+        if removed < 1_000.0 || removed < 10.0 * kept.max(1.0) || rows < MIN_TABLE_ROWS {
+            return;
+        }
+        let filter: Vec<&ScanCond> = s.conds.iter().filter(|c| c.source == "Filter").collect();
+        if !filter.iter().any(|c| {
+            EQ_OPS.contains(&c.operator.as_str()) || RANGE_OPS.contains(&c.operator.as_str())
+        }) {
+            return; // a filter no btree serves (LIKE '%x', functions of several columns …)
+        }
+        let mut eq: Vec<String> = Vec::new();
+        for c in &s.conds {
+            if EQ_OPS.contains(&c.operator.as_str()) && !eq.contains(&c.column) {
+                eq.push(c.column.clone());
+            }
+        }
+        eq.sort_by(|a, b| {
+            let da = w.distinct(t, a).unwrap_or(-1.0);
+            let db = w.distinct(t, b).unwrap_or(-1.0);
+            db.total_cmp(&da)
+        });
+        let mut columns = eq;
+        if let Some(r) = s
+            .conds
+            .iter()
+            .find(|c| RANGE_OPS.contains(&c.operator.as_str()) && !columns.contains(&c.column))
+        {
+            columns.push(r.column.clone());
+        }
+        if columns.is_empty() {
+            return;
+        }
+        if let Some(ix) = index_with_prefix(w, t, &columns) {
+            self.drops.push(dropped(
+                t,
+                columns.clone(),
+                BTREE,
+                q.qid,
+                format!(
+                    "the existing index {ix} already has the keys ({}); {} chose another one",
+                    columns.join(", "),
+                    s.node_label
+                ),
+            ));
+            return;
+        }
+        let filter_text: Vec<String> = filter
+            .iter()
+            .map(|c| format!("{} {}", c.column, c.operator))
+            .collect();
+        let why = format!(
+            "{} returns {} row(s) but its filter ({}) throws away {} rows the index led it to \
+             ({}× more than it keeps): {} does not narrow on the filtered column(s). An index on \
+             ({}) finds only the rows the query returns",
+            s.node_label,
+            count(kept),
+            filter_text.join(" AND "),
+            count(removed),
+            (removed / kept.max(1.0)).round(),
+            s.index_name.as_deref().unwrap_or("the index"),
+            columns.join(", ")
+        );
+        self.out.push(IndexCandidate {
+            table: t.clone(),
+            columns,
+            using: BTREE.into(),
+            query_ids: vec![q.qid.to_string()],
+            evidence: vec![
+                scan_evidence(s, q.plan.captured_at, rows),
+                metric_evidence(q.ctx),
+            ],
+            why: vec![why],
+            analyzed: true,
+        });
+        q.served.insert(t.clone());
+    }
+
+    /// `ORDER BY … LIMIT` over a big table that the plan sorts whole: a `Sort` (top-N heapsort)
+    /// or an `Incremental Sort` under a `Limit`, fed by a single scan with no filter or only
+    /// equality filters. An index on the equality columns then the sort keys (directions
+    /// relative to the first key) returns rows in order, so the scan stops at the LIMIT.
+    fn sort_driven(&mut self, q: &mut Query<'_>, scans: &[ScanCtx]) {
+        let w = self.w;
+        let nodes: Vec<PlanNode<'_>> = walk_nodes(&q.plan.plan_json).collect();
+        for n in &nodes {
+            if !matches!(n.node_type(), "Sort" | "Incremental Sort") || !under_limit(&nodes, n) {
+                continue;
+            }
+            let Some(scan) = scan_below(&nodes, n) else {
+                continue;
+            };
+            let Some(t) = scan.qualified_relation(&w.sizes) else {
+                continue;
+            };
+            let label = scan.label(&w.sizes);
+            let Some(s) = scans.iter().find(|s| s.node_label == label && s.table == t) else {
+                continue;
+            };
+            if q.served.contains(&t) || s.in_subplan || self.stale.contains(&t) {
+                continue;
+            }
+            let rows = w.table_rows(&t);
+            if rows < MIN_TABLE_ROWS {
+                continue;
+            }
+            let keys: Vec<String> = n
+                .json
+                .get("Sort Key")
+                .and_then(|k| k.as_array())
+                .map(|k| {
+                    k.iter()
+                        .filter_map(|v| v.as_str())
+                        .map(crate::analyze::plan_facts::sort_key)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let keys = order_keys(&keys);
+            if keys.is_empty() || keys.iter().any(|k| k.contains(" USING ")) {
+                continue;
+            }
+            // Only equality filters (or none) keep the order of an index on (eq…, sort keys).
+            let own: Vec<&ScanCond> = s.conds.iter().filter(|c| !c.outer_ref).collect();
+            if own.iter().any(|c| !EQ_OPS.contains(&c.operator.as_str())) {
+                continue;
+            }
+            let mut columns: Vec<String> = Vec::new();
+            for c in &own {
+                if !columns.contains(&c.column) {
+                    columns.push(c.column.clone());
+                }
+            }
+            let eq_count = columns.len();
+            for k in &keys {
+                if !columns.iter().any(|c| c == split_order(k).0) {
+                    columns.push(k.clone());
+                }
+            }
+            if columns.len() == eq_count {
+                continue;
+            }
+            if let Some(ix) = index_with_prefix(w, &t, &columns) {
+                self.drops.push(dropped(
+                    &t,
+                    columns.clone(),
+                    BTREE,
+                    q.qid,
+                    format!(
+                        "the existing index {ix} already has the keys ({}); the planner sorts \
+                         anyway (check the statistics rather than add an index)",
+                        columns.join(", ")
+                    ),
+                ));
+                continue;
+            }
+            let read = s
+                .act_rows_total
+                .unwrap_or(s.est_rows * s.loops.unwrap_or(1.0));
+            let limit_rows = nodes
+                .iter()
+                .find(|l| l.node_type() == "Limit")
+                .and_then(|l| l.actual_rows_total().or(l.est_rows()))
+                .unwrap_or(0.0);
+            if read < 1_000.0 || read < 10.0 * limit_rows {
+                continue; // a sort of a few rows costs nothing
+            }
+            let how = match n.node_type() {
+                "Incremental Sort" => format!(
+                    "an Incremental Sort on {} (presorted: {})",
+                    keys.join(", "),
+                    n.json
+                        .get("Presorted Key")
+                        .and_then(|k| k.as_array())
+                        .map(|k| k
+                            .iter()
+                            .filter_map(|v| v.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "))
+                        .unwrap_or_default()
+                ),
+                _ => format!(
+                    "a {} on {}",
+                    n.str("Sort Method").unwrap_or("Sort"),
+                    keys.join(", ")
+                ),
+            };
+            let filter = if eq_count > 0 {
+                format!(
+                    " filtered on {}",
+                    columns[..eq_count]
+                        .iter()
+                        .map(|c| format!("{c} ="))
+                        .collect::<Vec<_>>()
+                        .join(" AND ")
+                )
+            } else {
+                " with no filter".to_string()
+            };
+            let mut why = format!(
+                "{} reads {} row(s) of {t} (~{} rows){filter} and feeds {how} to return {} row(s) \
+                 under a LIMIT; an index on ({}) returns the rows already in order, so the scan \
+                 stops after the LIMIT",
+                s.node_label,
+                count(read),
+                count(rows),
+                count(limit_rows),
+                columns.join(", ")
+            );
+            if keys.iter().skip(1).any(|k| k.contains("DESC")) {
+                why.push_str(&format!(
+                    " (mixed directions: the index is read forwards or backwards, so ({}) serves \
+                     the ORDER BY as written and its reverse)",
+                    columns.join(", ")
+                ));
+            }
+            self.out.push(IndexCandidate {
+                table: t.clone(),
+                columns,
+                using: BTREE.into(),
+                query_ids: vec![q.qid.to_string()],
+                evidence: vec![
+                    Evidence {
+                        source: "plan".into(),
+                        text: format!(
+                            "Limit ({} rows) ← {} ← {}: est {} rows{}, cost {:.0}",
+                            count(limit_rows),
+                            n.display_type(),
+                            s.node_label,
+                            count(s.est_rows),
+                            s.act_rows_total
+                                .map(|a| format!(", actual {}", count(a)))
+                                .unwrap_or_default(),
+                            s.cost
+                        ),
+                        captured_at: Some(q.plan.captured_at),
+                    },
+                    metric_evidence(q.ctx),
+                ],
+                why: vec![why],
+                analyzed: s.act_rows_total.is_some(),
+            });
+            q.served.insert(t);
+        }
     }
 
     /// Join keys: a big table read whole to join a few rows.
@@ -448,6 +771,35 @@ impl Found<'_> {
             analyzed: j.other_act_rows.is_some(),
         });
         q.served.insert(t.clone());
+    }
+}
+
+/// Whether a node's rows go to a `Limit` through nodes that pass them on in order.
+fn under_limit(nodes: &[PlanNode<'_>], n: &PlanNode<'_>) -> bool {
+    let mut cur = n.parent;
+    while let Some(p) = cur.and_then(|p| nodes.get(p)) {
+        match p.node_type() {
+            "Limit" => return true,
+            "Gather Merge" | "Result" | "Subquery Scan" => cur = p.parent,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// The one scan of a table below a sort, through `Gather`/`Gather Merge`/`Result`.
+fn scan_below<'n, 'a>(nodes: &'n [PlanNode<'a>], n: &PlanNode<'a>) -> Option<&'n PlanNode<'a>> {
+    let mut cur = n.index;
+    loop {
+        let kids: Vec<&PlanNode<'_>> = nodes.iter().filter(|c| c.parent == Some(cur)).collect();
+        let [kid] = kids.as_slice() else {
+            return None;
+        };
+        match kid.node_type() {
+            "Gather" | "Gather Merge" | "Result" => cur = kid.index,
+            "Seq Scan" | "Index Scan" | "Index Only Scan" | "Bitmap Heap Scan" => return Some(kid),
+            _ => return None,
+        }
     }
 }
 
