@@ -460,6 +460,171 @@ pub struct QueryTag {
     pub detail: serde_json::Value,
 }
 
+/// The tag names of [`QueryTag`] this build produces (others may appear: producers are open).
+pub mod tag {
+    pub const CONTENTION: &str = "contention";
+    pub const SPIKE: &str = "spike";
+    pub const REGRESSION: &str = "regression";
+    pub const PLAN_CHANGED: &str = "plan_changed";
+    pub const NEW: &str = "new";
+}
+
+/// Where one query's sampled time went over one scan interval: how many pg_stat_activity
+/// samples (the sampler's ticks that saw it running) fell in each wait class. Stored per query
+/// per scan (history like metrics).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WaitProfile {
+    pub query_id: QueryId,
+    /// The scan that stored it (its start time).
+    pub captured_at: Millis,
+    /// First and last sample of the interval.
+    pub first_sample_at: Millis,
+    pub last_sample_at: Millis,
+    /// Samples that saw the query active (each tick counts each backend running it once).
+    pub samples: u64,
+    /// No wait event: running on CPU.
+    pub cpu: u64,
+    /// Heavyweight locks (`wait_event_type = 'Lock'`).
+    pub lock: u64,
+    pub lwlock: u64,
+    pub io: u64,
+    pub ipc: u64,
+    pub client: u64,
+    /// Timeout, BufferPin, Activity, Extension and anything newer.
+    pub other: u64,
+    /// Lock waits by `wait_event` (`transactionid`, `tuple`, `relation`, `advisory` …).
+    pub lock_events: std::collections::BTreeMap<String, u64>,
+    /// What the waiters were waiting for in pg_locks (not granted), most seen first.
+    pub locks: Vec<LockWait>,
+    /// Who held the locks, most seen first (at most a few).
+    pub blockers: Vec<Blocker>,
+}
+
+impl WaitProfile {
+    /// Share (0–1) of samples in a class; 0 without samples.
+    pub fn share(&self, n: u64) -> f64 {
+        if self.samples == 0 {
+            0.0
+        } else {
+            n as f64 / self.samples as f64
+        }
+    }
+
+    /// Share of samples waiting on heavyweight locks.
+    pub fn lock_share(&self) -> f64 {
+        self.share(self.lock)
+    }
+
+    /// The lock wait seen most (`transactionid` …), if any.
+    pub fn top_lock_event(&self) -> Option<&str> {
+        self.lock_events
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(k, _)| k.as_str())
+    }
+
+    /// The classes by share, largest first, without empty ones: `[("Lock (transactionid)",
+    /// 0.78), ("CPU", 0.22)]`.
+    pub fn shares(&self) -> Vec<(String, f64)> {
+        let lock = match self.top_lock_event() {
+            Some(e) if !e.is_empty() => format!("Lock ({e})"),
+            _ => "Lock".into(),
+        };
+        let mut v: Vec<(String, u64)> = vec![
+            ("CPU".into(), self.cpu),
+            (lock, self.lock),
+            ("LWLock".into(), self.lwlock),
+            ("IO".into(), self.io),
+            ("IPC".into(), self.ipc),
+            ("Client".into(), self.client),
+            ("other".into(), self.other),
+        ];
+        v.retain(|(_, n)| *n > 0);
+        v.sort_by_key(|x| std::cmp::Reverse(x.1));
+        v.into_iter().map(|(k, n)| (k, self.share(n))).collect()
+    }
+
+    /// "78% Lock (transactionid), 22% CPU".
+    pub fn summary(&self) -> String {
+        self.shares()
+            .iter()
+            .map(|(k, s)| format!("{:.0}% {k}", s * 100.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// For people, when the query waits on locks: "waits on a row lock 78% of the time, blocked
+    /// by `shop-batch-job` (`SELECT … FOR UPDATE`, transactions open ~25 ms)".
+    pub fn lock_headline(&self) -> Option<String> {
+        if self.lock == 0 {
+            return None;
+        }
+        let what = match self.top_lock_event().unwrap_or("") {
+            "transactionid" | "tuple" => "a row lock".to_string(),
+            "relation" => "a table lock".to_string(),
+            "advisory" => "an advisory lock".to_string(),
+            "" => "a lock".to_string(),
+            e => format!("a {e} lock"),
+        };
+        let mut s = format!(
+            "waits on {what} {:.0}% of the time",
+            self.lock_share() * 100.0
+        );
+        if let Some(b) = self.blockers.first() {
+            let app = if b.application_name.is_empty() {
+                "an unnamed application"
+            } else {
+                b.application_name.as_str()
+            };
+            s.push_str(&format!(", blocked by `{app}` ("));
+            if !b.query.is_empty() {
+                let q: String = b.query.split_whitespace().collect::<Vec<_>>().join(" ");
+                let q = if q.chars().count() > 80 {
+                    q.chars().take(80).collect::<String>() + "…"
+                } else {
+                    q
+                };
+                s.push_str(&format!("`{q}`, "));
+            }
+            s.push_str(&format!("transactions open ~{:.0} ms)", b.xact_age_ms_mean));
+        }
+        Some(s)
+    }
+}
+
+/// A lock a waiter asked for and did not get (a pg_locks summary).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LockWait {
+    /// pg_locks.locktype: `transactionid`, `tuple`, `relation` …
+    pub locktype: String,
+    /// `ShareLock`, `ExclusiveLock`, `RowExclusiveLock` …
+    pub mode: String,
+    /// The relation when the lock is on one (`public.coupons`).
+    pub relation: Option<String>,
+    pub samples: u64,
+}
+
+/// A session that held a lock the query waited for (from `pg_blocking_pids()`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Blocker {
+    /// Its application_name (`shop-batch-job`).
+    pub application_name: String,
+    /// Its current or last statement, normalized when it parses.
+    pub query: String,
+    /// The blocker statement's fingerprint when its text parses.
+    pub query_id: Option<QueryId>,
+    /// `active`, `idle in transaction` …
+    pub state: String,
+    /// Samples in which it blocked this query.
+    pub samples: u64,
+    /// Age of its open transaction when sampled (clock_timestamp() − xact_start): mean and max.
+    pub xact_age_ms_mean: f64,
+    pub xact_age_ms_max: f64,
+}
+
 /// What the daemon knows about one query, flattened for an editor: latest metrics, plan facts,
 /// recommendations and the last simulation.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -477,8 +642,12 @@ pub struct LookupEntry {
     /// Best first.
     pub recommendations: Vec<LookupRec>,
     pub last_simulation: Option<LookupSimulation>,
-    /// Family / anomaly tags when the daemon has them (`regressed`, `n_plus_one` …).
+    /// The names of `query_tags` (`contention`, `spike` …), for editors that only show names.
     pub tags: Vec<String>,
+    /// The latest complete scan's findings in time about this query, with their evidence.
+    pub query_tags: Vec<QueryTag>,
+    /// Where its sampled time went in the latest scan's interval (when the sampler saw it).
+    pub waits: Option<WaitProfile>,
 }
 
 /// A recommendation as the editor shows it (a subset of [`Recommendation`]).

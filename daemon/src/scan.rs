@@ -8,7 +8,7 @@
 use crate::analyze::advisor;
 use crate::analyze::plan_facts::{plan_facts, plan_hash, TableSizes};
 use crate::clock::now_ms;
-use crate::collect::sampler::Samples;
+use crate::collect::sampler::{self, Samples};
 use crate::collect::schema;
 use crate::collect::statements::{self, CounterState, TextClass};
 use crate::pg::explain;
@@ -22,6 +22,9 @@ use optidb_core::model::{
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Per query id, stored history oldest first.
+type History<T> = HashMap<String, Vec<T>>;
 
 /// Why a scan failed: the target, or the store.
 #[derive(Debug, thiserror::Error)]
@@ -417,6 +420,23 @@ impl Collector {
         let (recommendations, dropped) =
             self.advise(&queries, &metrics, &plans, &schema, now).await;
         self.still_connected(|| "while verifying recommendations with hypopg".into())?;
+
+        // Findings in time: the sampler's window since the last scan, the stored history, and
+        // every producer of tags (analyze::time::PRODUCERS).
+        let window = self.samples.take_window();
+        let waits = sampler::profiles(&window, &queries, now);
+        let (past_metrics, past_plans) = self.history(&queries).await?;
+        let tags = crate::analyze::time::tags(&crate::analyze::time::TimeInput {
+            now,
+            queries: &queries,
+            metrics: &metrics,
+            plans: &plans,
+            waits: &waits,
+            past_metrics: &past_metrics,
+            past_plans: &past_plans,
+        });
+        let (recommendations, dropped) =
+            crate::analyze::contention::set_aside_index_advice(recommendations, dropped, &tags);
         let families = crate::analyze::families::for_scan(now, &queries, &schema);
 
         let summary = ScanSummary {
@@ -451,8 +471,34 @@ impl Collector {
             recommendations,
             dropped,
             families: Some(families),
+            tags,
+            waits,
         };
         Ok((summary, write))
+    }
+
+    /// The stored metrics and plans of each query before this scan, oldest first (at most
+    /// `analyze::time::HISTORY` each): what the producers of tags compare with.
+    async fn history(
+        &self,
+        queries: &[Query],
+    ) -> Result<(History<Metric>, History<Plan>), ScanError> {
+        let store = self.store.clone();
+        let target = self.target_id.clone();
+        let ids: Vec<String> = queries.iter().map(|q| q.id.clone()).collect();
+        let n = crate::analyze::time::HISTORY;
+        tokio::task::spawn_blocking(move || {
+            let mut metrics = HashMap::new();
+            let mut plans = HashMap::new();
+            for id in ids {
+                metrics.insert(id.clone(), store.metrics(&target, &id, n)?);
+                plans.insert(id.clone(), store.plans(&target, &id, n)?);
+            }
+            Ok::<_, crate::store::StoreError>((metrics, plans))
+        })
+        .await
+        .map_err(ScanError::store)?
+        .map_err(ScanError::store)
     }
 
     /// A scan whose session died half-way has lost plans or hypopg verification: it is not

@@ -69,6 +69,7 @@ fn entry(fp: &str) -> LookupEntry {
             ..Default::default()
         }),
         tags: vec![],
+        ..Default::default()
     }
 }
 

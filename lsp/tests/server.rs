@@ -316,6 +316,7 @@ fn tickets_known() -> (String, LookupResponse) {
             ran_at: 0,
         }),
         tags: vec![],
+        ..Default::default()
     };
     let mut r = LookupResponse::default();
     r.queries.insert(fp.clone(), entry);

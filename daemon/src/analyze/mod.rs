@@ -4,5 +4,7 @@
 
 pub mod advisor;
 pub mod anomalies;
+pub mod contention;
 pub mod families;
 pub mod plan_facts;
+pub mod time;

@@ -154,10 +154,12 @@ async fn query(
 #[derive(Debug, serde::Deserialize)]
 pub struct BottleneckParams {
     pub limit: Option<usize>,
+    /// Only rows carrying this tag (`contention`, `spike` …).
+    pub tag: Option<String>,
 }
 
-/// `GET /bottlenecks?limit=N`: the queries of the latest scan with the most total time, each
-/// with all its recommendations.
+/// `GET /bottlenecks?limit=N&tag=T`: the queries of the latest scan with the most total time,
+/// each with all its recommendations and tags (only those tagged `T` when given).
 #[tracing::instrument(level = "debug", skip_all)]
 async fn bottlenecks(
     State(state): State<Arc<AppState>>,
@@ -165,12 +167,14 @@ async fn bottlenecks(
 ) -> Result<impl IntoResponse, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::BadQueryString {
         why: e.body_text(),
-        hint: "use ?limit=N with N a positive number",
+        hint: "use ?limit=N with N a positive number, and ?tag=contention (or spike …)",
     })?;
     let limit = params.limit.unwrap_or(20).clamp(1, 1000);
     let store = state.store.clone();
     let target = state.target_id.clone();
-    let rows = tokio::task::spawn_blocking(move || views::bottlenecks(&store, &target, limit))
+    let rows = tokio::task::spawn_blocking(move || {
+        views::bottlenecks_tagged(&store, &target, limit, params.tag.as_deref())
+    })
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;

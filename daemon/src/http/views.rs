@@ -4,7 +4,8 @@
 
 use crate::store::{Store, StoreError, TargetId};
 use optidb_core::model::{
-    LookupEntry, LookupRec, LookupSimulation, Metric, Plan, Query, QueryId, Recommendation,
+    tag, LookupEntry, LookupRec, LookupSimulation, Metric, Plan, Query, QueryId, QueryTag,
+    Recommendation, WaitProfile,
 };
 use serde::Serialize;
 use std::collections::HashMap;
@@ -33,6 +34,23 @@ pub struct Bottleneck {
     pub captured_at: i64,
     /// The query's family in the latest scan (`analyze::families`).
     pub family: Option<optidb_core::family::FamilyRef>,
+    /// Findings in time of the latest scan (`contention`, `spike` …), with their evidence.
+    pub tags: Vec<QueryTag>,
+}
+
+/// Tags by query, in the order the scan stored them.
+fn tags_by_query(tags: Vec<(QueryId, QueryTag)>) -> HashMap<QueryId, Vec<QueryTag>> {
+    let mut by: HashMap<QueryId, Vec<QueryTag>> = HashMap::new();
+    for (q, t) in tags {
+        by.entry(q).or_default().push(t);
+    }
+    by
+}
+
+/// The contention tag, when a query has one: it is the headline (the plan is not why it is
+/// slow) and index advice is not.
+fn contention(tags: &[QueryTag]) -> Option<&QueryTag> {
+    tags.iter().find(|t| t.tag == tag::CONTENTION)
 }
 
 /// Recommendations by the queries they serve, best score first for each query.
@@ -55,7 +73,15 @@ fn recs_by_query(recs: &[Recommendation]) -> HashMap<&str, Vec<&Recommendation>>
 
 use optidb_core::model::best_plan;
 
-fn reason(metric: &Metric, plan: Option<&Plan>, top: Option<&&Recommendation>) -> String {
+fn reason(
+    metric: &Metric,
+    plan: Option<&Plan>,
+    top: Option<&&Recommendation>,
+    tags: &[QueryTag],
+) -> String {
+    if let Some(t) = contention(tags) {
+        return t.evidence.clone();
+    }
     if let Some(r) = top {
         // The first sentence that speaks of the query itself ("Serves query X." does not).
         let first = r
@@ -86,16 +112,37 @@ pub fn bottlenecks(
     target: &TargetId,
     limit: usize,
 ) -> Result<Vec<Bottleneck>, StoreError> {
+    bottlenecks_tagged(store, target, limit, None)
+}
+
+/// [`bottlenecks`], only the rows that carry tag `only` when it is given.
+pub fn bottlenecks_tagged(
+    store: &Store,
+    target: &TargetId,
+    limit: usize,
+    only: Option<&str>,
+) -> Result<Vec<Bottleneck>, StoreError> {
     let recs = store.recommendations(target)?;
     let by_query = recs_by_query(&recs);
+    let mut tags = tags_by_query(store.tags(target)?);
     let mut rows = Vec::new();
     for id in store.query_ids_in_latest_scan(target)? {
+        let qtags = tags.remove(&id).unwrap_or_default();
+        if only.is_some_and(|t| !qtags.iter().any(|x| x.tag == t)) {
+            continue;
+        }
         let (Some(q), Some(m)) = (store.query(target, &id)?, store.latest_metric(target, &id)?)
         else {
             continue;
         };
         let plans = store.plans(target, &id, 4)?;
-        rows.push(row(&q, &m, best_plan(&plans), by_query.get(id.as_str())));
+        rows.push(row(
+            &q,
+            &m,
+            best_plan(&plans),
+            by_query.get(id.as_str()),
+            qtags,
+        ));
     }
     rows.sort_by(|a, b| {
         b.total_ms
@@ -115,8 +162,11 @@ fn row(
     m: &Metric,
     plan: Option<&Plan>,
     recs: Option<&Vec<&Recommendation>>,
+    tags: Vec<QueryTag>,
 ) -> Bottleneck {
-    let top = recs.and_then(|r| r.first());
+    // A query slow because it waits on locks gets no index as its headline.
+    let waits_on_locks = contention(&tags).is_some();
+    let top = recs.and_then(|r| r.iter().find(|r| !(waits_on_locks && r.is_index())));
     Bottleneck {
         query_id: q.id.clone(),
         fingerprint: q.fingerprint.clone(),
@@ -126,7 +176,7 @@ fn row(
         total_ms: m.total_ms,
         interval_mean_ms: m.interval_mean(),
         interval_calls: m.interval.as_ref().map(|i| i.calls),
-        reason: reason(m, plan, top),
+        reason: reason(m, plan, top, &tags),
         ddl: top.map(|r| r.ddl.clone()),
         rec_id: top.map(|r| r.rec_id.clone()),
         confidence: top.map(|r| r.confidence),
@@ -136,6 +186,7 @@ fn row(
             .unwrap_or_default(),
         captured_at: m.captured_at,
         family: None,
+        tags,
     }
 }
 
@@ -147,6 +198,7 @@ pub fn lookup(
 ) -> Result<Vec<LookupEntry>, StoreError> {
     let recs = store.recommendations(target)?;
     let by_query = recs_by_query(&recs);
+    let mut tags = tags_by_query(store.tags(target)?);
     let mut out = Vec::new();
     for fp in fingerprints {
         let (Some(_), Some(m)) = (store.query(target, fp)?, store.latest_metric(target, fp)?)
@@ -156,6 +208,7 @@ pub fn lookup(
         let plans = store.plans(target, fp, 4)?;
         let plan = best_plan(&plans);
         let mean_ms = m.recent_mean();
+        let query_tags = tags.remove(fp).unwrap_or_default();
         let last_simulation = store
             .simulations(target, fp, 1)?
             .pop()
@@ -195,7 +248,9 @@ pub fn lookup(
                 })
                 .unwrap_or_default(),
             last_simulation,
-            tags: Vec::new(),
+            tags: query_tags.iter().map(|t| t.tag.clone()).collect(),
+            query_tags,
+            waits: store.latest_waits(target, fp)?,
         });
     }
     Ok(out)
@@ -216,6 +271,11 @@ pub struct QueryDetail {
     pub simulations: Vec<optidb_core::model::Simulation>,
     /// Its family in the latest scan: `{id, label, size}`.
     pub family: Option<optidb_core::family::FamilyRef>,
+    /// The latest scan's findings in time about this query.
+    pub tags: Vec<QueryTag>,
+    /// Where its sampled time went, per scan interval, oldest first (at most 100); the latest
+    /// scan's is `waits.last()` when its `captured_at` is the latest scan's.
+    pub waits: Vec<WaitProfile>,
 }
 
 /// Loads [`QueryDetail`]: `None` for an id no scan has stored. Blocking (the store).
@@ -239,5 +299,7 @@ pub fn query_detail(
             .collect(),
         simulations: store.simulations(target, id, 20)?,
         family: super::families::family_of(store.families(target)?.as_ref(), id),
+        tags: store.query_tags(target, id)?,
+        waits: store.waits(target, id, 100)?,
     }))
 }

@@ -155,9 +155,26 @@ impl Keys<'_> {
         self.k(&["sim", id, &ts(at), sim_id])
     }
 
-    /// The per-query history prefixes retention trims (metrics, plans, plan errors).
-    pub(super) fn history_prefixes(&self, id: &str) -> [Vec<u8>; 3] {
-        [self.metrics(id), self.plans(id), self.plan_errors(id)]
+    /// `<t>\0w\0<query id>\0` + [`ts`] of captured_at → a wait profile.
+    pub(super) fn waits(&self, id: &str) -> Vec<u8> {
+        self.k(&["w", id, ""])
+    }
+    pub(super) fn wait(&self, id: &str, at: Millis) -> Vec<u8> {
+        self.k(&["w", id, &ts(at)])
+    }
+    /// `<t>\0scantag\0<scan id>` → the tags of a complete scan (query id, tag).
+    pub(super) fn scan_tags(&self, scan_id: Millis) -> Vec<u8> {
+        self.k(&["scantag", &ts(scan_id)])
+    }
+
+    /// The per-query history prefixes retention trims (metrics, plans, plan errors, waits).
+    pub(super) fn history_prefixes(&self, id: &str) -> [Vec<u8>; 4] {
+        [
+            self.metrics(id),
+            self.plans(id),
+            self.plan_errors(id),
+            self.waits(id),
+        ]
     }
 }
 

@@ -45,6 +45,8 @@
 //! | `<t>\0rec\0<rec_id>` | [`Recommendation`] (keyed by its content id; keeps the `created_at` of the first scan that made it; written by [`Store::commit_scan`]) |
 //! | `<t>\0scanrec\0<scan id>` | rec ids of a complete scan, best score first |
 //! | `<t>\0scandrop\0<scan id>` | [`DroppedCandidate`]s of a complete scan |
+//! | `<t>\0scantag\0<scan id>` | the [`QueryTag`]s of a complete scan: `[[query id, tag], …]` (absent in scans stored before tags existed: read as none) |
+//! | `<t>\0w\0<query id>\0<captured_at>` | [`WaitProfile`] (history, trimmed like metrics) |
 //! | `<t>\0scanfam\0<scan id>` | the [`FamilySet`](optidb_core::family::FamilySet) of a complete scan (absent for scans stored before families existed) |
 //!
 //! A new per-query
@@ -85,7 +87,8 @@ pub use target::{redact_password, TargetId};
 use codec::{decode, encode};
 use keys::show;
 use optidb_core::model::{
-    DroppedCandidate, Metric, Plan, PlanError, Query, Recommendation, ScanSummary, SchemaSnapshot,
+    DroppedCandidate, Metric, Plan, PlanError, Query, QueryId, QueryTag, Recommendation,
+    ScanSummary, SchemaSnapshot, WaitProfile,
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -116,6 +119,12 @@ pub struct ScanWrite {
     pub dropped: Vec<DroppedCandidate>,
     /// The scan's query families (read back with [`Store::families`]); `None` stores none.
     pub families: Option<optidb_core::family::FamilySet>,
+    /// Findings in time, from every producer (contention, anomalies …): each pushes its
+    /// `(query id, tag)` pairs here; read back with [`Store::tags`] / [`Store::query_tags`].
+    pub tags: Vec<(QueryId, QueryTag)>,
+    /// Per-query wait profiles of the interval (the sampler's), read back with
+    /// [`Store::waits`].
+    pub waits: Vec<WaitProfile>,
 }
 
 /// How much history to keep. The age counts back from the committing scan's id (its start

@@ -5,8 +5,8 @@ use super::codec::decode;
 use super::keys::{show, Keys};
 use super::{ScanRecord, Store, StoreError, TargetId};
 use optidb_core::model::{
-    DroppedCandidate, Metric, Millis, Plan, PlanError, Query, QueryId, Recommendation, ScanSummary,
-    SchemaSnapshot, Simulation,
+    DroppedCandidate, Metric, Millis, Plan, PlanError, Query, QueryId, QueryTag, Recommendation,
+    ScanSummary, SchemaSnapshot, Simulation, WaitProfile,
 };
 use serde::de::DeserializeOwned;
 
@@ -133,6 +133,64 @@ impl Store {
         Ok(self
             .get(&Keys(target).scan_dropped(id))?
             .unwrap_or_default())
+    }
+
+    // ---- findings in time (written with their scan) ----
+
+    /// The latest complete scan's tags as `(query id, tag)` pairs, in the order producers gave
+    /// them (empty before the first scan, or for a scan stored before tags existed).
+    pub fn tags(&self, target: &TargetId) -> Result<Vec<(QueryId, QueryTag)>, StoreError> {
+        let Some(id) = self.latest_scan_id(target)? else {
+            return Ok(Vec::new());
+        };
+        self.scan_tags(target, id)
+    }
+
+    /// The tags a complete scan stored (empty for an unknown scan or one stored before tags).
+    pub fn scan_tags(
+        &self,
+        target: &TargetId,
+        scan_id: Millis,
+    ) -> Result<Vec<(QueryId, QueryTag)>, StoreError> {
+        Ok(self
+            .get(&Keys(target).scan_tags(scan_id))?
+            .unwrap_or_default())
+    }
+
+    /// The latest complete scan's tags of one query.
+    pub fn query_tags(&self, target: &TargetId, id: &str) -> Result<Vec<QueryTag>, StoreError> {
+        Ok(self
+            .tags(target)?
+            .into_iter()
+            .filter(|(q, _)| q == id)
+            .map(|(_, t)| t)
+            .collect())
+    }
+
+    /// A query's wait profiles in time order (newest last): the `limit` newest.
+    pub fn waits(
+        &self,
+        target: &TargetId,
+        id: &str,
+        limit: usize,
+    ) -> Result<Vec<WaitProfile>, StoreError> {
+        self.newest(&Keys(target).waits(id), limit)
+    }
+
+    /// The wait profile the latest complete scan stored for a query (none when the sampler did
+    /// not see it in that interval).
+    pub fn latest_waits(
+        &self,
+        target: &TargetId,
+        id: &str,
+    ) -> Result<Option<WaitProfile>, StoreError> {
+        let Some(scan) = self.latest_scan_id(target)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .waits(target, id, 1)?
+            .pop()
+            .filter(|w| w.captured_at == scan))
     }
 
     /// The query families of the latest complete scan (`None` before the first scan, or for a

@@ -55,7 +55,9 @@ impl Store {
         // History must belong to a query the store will hold.
         let refs = (w.metrics.iter().map(|m| (&m.query_id, "metric")))
             .chain(w.plans.iter().map(|p| (&p.query_id, "plan")))
-            .chain(w.plan_errors.iter().map(|e| (&e.query_id, "plan error")));
+            .chain(w.plan_errors.iter().map(|e| (&e.query_id, "plan error")))
+            .chain(w.tags.iter().map(|(id, _)| (id, "tag")))
+            .chain(w.waits.iter().map(|x| (&x.query_id, "wait profile")));
         for (id, what) in refs {
             check_query_id(id, what)?;
             if !scan_queries.contains_key(id) && !self.db.contains_key(k.query(id))? {
@@ -111,6 +113,10 @@ impl Store {
         }
         b.put(k.scan_recs(scan_id), &rec_ids)?;
         b.put(k.scan_dropped(scan_id), &w.dropped)?;
+        b.put(k.scan_tags(scan_id), &w.tags)?;
+        for x in &w.waits {
+            b.put(k.wait(&x.query_id, x.captured_at), x)?;
+        }
         if let Some(f) = &w.families {
             b.put(k.scan_families(scan_id), f)?;
         }
@@ -174,6 +180,7 @@ impl Store {
                 b.remove(k.schema(id));
                 b.remove(k.scan_recs(id));
                 b.remove(k.scan_dropped(id));
+                b.remove(k.scan_tags(id));
                 b.remove(k.scan_families(id));
             }
         }

@@ -196,6 +196,7 @@ pub(crate) mod tests {
                 ..Default::default()
             }),
             tags: vec![],
+            ..Default::default()
         }
     }
 

@@ -41,6 +41,26 @@ pub fn hover_markdown<'a>(
                 thousands(e.calls),
                 duration_ms(e.total_ms)
             );
+            // Findings in time first: a query that waits on locks is not slow because of
+            // its plan.
+            for t in &e.query_tags {
+                let _ = writeln!(md, "**`{}`** — {}\n", t.tag, t.evidence.trim());
+                if let Some(advice) = t.detail.get("advice").and_then(|a| a.as_array()) {
+                    for a in advice.iter().filter_map(|a| a.as_str()) {
+                        let _ = writeln!(md, "- {a}");
+                    }
+                    if !advice.is_empty() {
+                        md.push('\n');
+                    }
+                }
+            }
+            if let Some(w) = e.waits.as_ref().filter(|w| w.samples > 0) {
+                let _ = write!(md, "**Waits** ({} samples): {}", w.samples, w.summary());
+                if let Some(h) = w.lock_headline() {
+                    let _ = write!(md, " — {h}");
+                }
+                md.push_str("\n\n");
+            }
             if e.had_seq_scan {
                 let tables = if e.seq_scan_tables.is_empty() {
                     String::new()
@@ -56,7 +76,7 @@ pub fn hover_markdown<'a>(
                 };
                 let _ = writeln!(md, "**Plan:** Seq Scan{tables}\n");
             }
-            if !e.tags.is_empty() {
+            if e.query_tags.is_empty() && !e.tags.is_empty() {
                 let _ = writeln!(md, "**Tags:** {}\n", e.tags.join(", "));
             }
             if e.recommendations.is_empty() {
@@ -177,6 +197,73 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("**leading_wildcard_like**"), "{md}");
+    }
+
+    #[test]
+    fn hover_shows_the_contention_tag_and_the_wait_profile() {
+        use optidb_core::model::{Blocker, QueryTag, WaitProfile};
+        let offset = 10;
+        let text = "UPDATE coupons SET n = n + 1 WHERE code = 'A';";
+        let index = LineIndex::new(Arc::from(text));
+        let analysis = Analyzer::default().analyze(text);
+        let mut e = tickets_entry();
+        e.tags = vec!["contention".into()];
+        e.query_tags = vec![QueryTag {
+            tag: "contention".into(),
+            evidence: "Waits on a row lock (transactionid) in 78% of 40 samples, blocked by \
+                       shop-batch-job."
+                .into(),
+            since: Some(1),
+            detail: serde_json::json!({"advice": ["Use SELECT … FOR UPDATE SKIP LOCKED."]}),
+        }];
+        e.waits = Some(WaitProfile {
+            samples: 40,
+            lock: 31,
+            cpu: 9,
+            lock_events: [("transactionid".to_string(), 31)].into(),
+            blockers: vec![Blocker {
+                application_name: "shop-batch-job".into(),
+                query: "SELECT code FROM coupons WHERE valid_until >= $1 FOR UPDATE".into(),
+                xact_age_ms_mean: 25.2,
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        let entry = Arc::new(e);
+        let live = move |_: &str| Some(Known::Entry(entry.clone()));
+        let doc = DocView {
+            index: &index,
+            analysis: &analysis,
+            live: &live,
+        };
+        let md = hover_markdown(&doc, offset, LiveState::Available)
+            .unwrap()
+            .0;
+        assert!(
+            md.contains("**`contention`** — Waits on a row lock"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- Use SELECT … FOR UPDATE SKIP LOCKED."),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "waits on a row lock 78% of the time, blocked by `shop-batch-job` \
+                 (`SELECT code FROM coupons WHERE valid_until >= $1 FOR UPDATE`, transactions \
+                 open ~25 ms)"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("**Waits** (40 samples): 78% Lock (transactionid), 22% CPU"),
+            "{md}"
+        );
+        // The tag comes before the plan.
+        assert!(
+            md.find("contention").unwrap() < md.find("Seq Scan").unwrap(),
+            "{md}"
+        );
     }
 
     #[test]
