@@ -53,6 +53,28 @@ impl ScanError {
     fn store(e: impl std::fmt::Display) -> ScanError {
         ScanError::Store(e.to_string())
     }
+
+    /// The cause class of a failure, for metrics (a fixed set of names, no message text).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ScanError::Pg(e) => match e {
+                PgError::BadUrl(_) => "config",
+                PgError::Timeout(_) => "timeout",
+                PgError::Unreachable(_) => "unreachable",
+                PgError::Auth(_) => "auth",
+                PgError::NoPgss | PgError::PgssNotLoaded => "pg_stat_statements",
+                PgError::Privilege(_) => "privilege",
+                PgError::Unsupported(_) => "unsupported",
+                PgError::Refused(_) => "refused",
+                PgError::Untrusted(_) | PgError::NotPlannable(_) => "planning",
+                PgError::Locked(_) => "locked",
+                PgError::Tls(_) => "tls",
+                PgError::Db(_) => "database",
+            },
+            ScanError::Store(_) => "store",
+            ScanError::Panicked(_) => "panic",
+        }
+    }
 }
 
 /// What to collect and how patient to be.
@@ -198,7 +220,7 @@ impl Collector {
             store,
             target_id,
             session: None,
-            texts: HashMap::new(),
+            texts: statements::TextCache::default(),
             counters: None,
             samples,
             analyzed: HashMap::new(),
@@ -223,6 +245,11 @@ impl Collector {
         let result =
             match tokio::time::timeout(self.cfg.scan_timeout, self.scan_inner(started_at)).await {
                 Ok(r) => r,
+    /// Why the last scan failed, as a cause class (`ScanError::kind`); None when it completed.
+    pub fn last_failure(&self) -> Option<&'static str> {
+        self.last_failure
+    }
+
                 Err(_) => {
                     // The backend may still be running what the scan sent: cancel it, and
                     // never reuse a session left in an unknown state.

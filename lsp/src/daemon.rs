@@ -5,12 +5,17 @@
 
 use optidb_core::model::{LookupEntry, LookupRequest, LookupResponse};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a lookup answer (including "the daemon does not know this query") is reused.
 pub const CACHE_TTL: Duration = Duration::from_secs(60);
+/// Most fingerprints the lookup cache holds (a bounded LRU from the `lru` crate): one entry is a
+/// fingerprint with the daemon's answer (its query, plan facts and recommendations, a few KB),
+/// so the cache stays within a few tens of MB however many SQL files are opened. The least
+/// recently used answer goes first and is asked again when needed.
+pub const CACHE_ENTRIES: usize = 4096;
 /// After a failed call, how long to serve the cache only before trying the daemon again.
 pub const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// `/simulate` runs EXPLAINs on the target: it gets more time than a lookup.
@@ -46,21 +51,42 @@ pub enum Known {
     Unknown,
 }
 
-#[derive(Default)]
 struct State {
     endpoint: Option<Endpoint>,
-    cache: HashMap<String, (Known, Instant)>,
+    /// fingerprint → (what the daemon said, when).
+    cache: lru::LruCache<String, (Known, Instant)>,
     /// Set after a failed call; cleared by a successful one.
     down: Option<(Instant, String)>,
 }
 
 /// Daemon client with its cache. Cheap to share (`Arc`).
-#[derive(Default)]
 pub struct DaemonClient {
     state: Mutex<State>,
 }
 
+impl Default for DaemonClient {
+    fn default() -> Self {
+        DaemonClient::with_cache_entries(CACHE_ENTRIES)
+    }
+}
+
 impl DaemonClient {
+    /// A client whose cache holds at most `entries` fingerprints (at least one).
+    pub fn with_cache_entries(entries: usize) -> Self {
+        DaemonClient {
+            state: Mutex::new(State {
+                endpoint: None,
+                cache: lru::LruCache::new(NonZeroUsize::new(entries).unwrap_or(NonZeroUsize::MIN)),
+                down: None,
+            }),
+        }
+    }
+
+    /// Fingerprints in the cache now (never more than its capacity).
+    pub fn cache_len(&self) -> usize {
+        self.state().cache.len()
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -91,7 +117,7 @@ impl DaemonClient {
 
     /// Forgets one fingerprint (after a simulation changed what the daemon knows).
     pub fn invalidate(&self, fp: &str) {
-        self.state().cache.remove(fp);
+        self.state().cache.pop(fp);
     }
 
     pub fn invalidate_all(&self) {
@@ -104,7 +130,7 @@ impl DaemonClient {
         fps.iter()
             .filter(|f| {
                 s.cache
-                    .get(f.as_str())
+                    .peek(f.as_str())
                     .is_none_or(|(_, at)| at.elapsed() > CACHE_TTL)
             })
             .cloned()
@@ -144,7 +170,7 @@ impl DaemonClient {
                         Some(e) => Known::Entry(Arc::new(e)),
                         None => Known::Unknown,
                     };
-                    s.cache.insert(fp, (k, now));
+                    s.cache.put(fp, (k, now));
                 }
                 s.down = None;
                 Ok(true)
@@ -322,4 +348,67 @@ fn describe(ep: &Endpoint, e: ureq::Error) -> DaemonError {
         "cannot reach the OptiDB daemon at {}: {why}",
         ep.base
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::post;
+    use axum::{Json, Router};
+
+    /// A daemon that knows every fingerprint whose first character is `a`.
+    async fn daemon() -> String {
+        let app = Router::new().route(
+            "/lookup",
+            post(|Json(req): Json<LookupRequest>| async move {
+                let mut out = LookupResponse::default();
+                for fp in req.fingerprints.into_iter().filter(|f| f.starts_with('a')) {
+                    let entry = LookupEntry {
+                        query_id: fp.clone(),
+                        ..Default::default()
+                    };
+                    out.queries.insert(fp, entry);
+                }
+                Json(out)
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_lookup_cache_stays_within_its_bound() {
+        let client = DaemonClient::with_cache_entries(100);
+        client.configure(Some(Endpoint {
+            base: daemon().await,
+            token: None,
+            timeout: Duration::from_secs(5),
+            ca: None,
+        }));
+        // 30 rounds of 100 new fingerprints (3,000 in all) through a cache of 100.
+        for round in 0..30 {
+            let fps: Vec<String> = (0..100).map(|i| format!("b{round:04}{i:011}")).collect();
+            assert_eq!(client.refresh(&fps).await, Ok(true));
+            assert!(client.cache_len() <= 100, "{} entries", client.cache_len());
+            // What was just asked is all there (the newest entries stay).
+            assert!(fps.iter().all(|f| client.cached(f) == Some(Known::Unknown)));
+        }
+        assert_eq!(client.cache_len(), 100);
+        // A fingerprint used all along stays; the oldest unused ones went.
+        let hot = "a000000000000001".to_string();
+        assert_eq!(client.refresh(std::slice::from_ref(&hot)).await, Ok(true));
+        for round in 0..5 {
+            let fps: Vec<String> = (0..60).map(|i| format!("c{round:04}{i:011}")).collect();
+            client.refresh(&fps).await.ok();
+            assert!(matches!(client.cached(&hot), Some(Known::Entry(_))));
+            assert!(client.cache_len() <= 100);
+        }
+        assert_eq!(client.cached("b000000000000000"), None);
+        assert_eq!(
+            DaemonClient::default().state().cache.cap().get(),
+            CACHE_ENTRIES
+        );
+    }
 }

@@ -28,6 +28,58 @@ fn in_schema(sql: &str, s: &Session) -> Result<String, PgError> {
     Ok(sql.replace("@extschema@", schema))
 }
 
+/// Most pg_stat_statements texts the collector remembers between scans (their classification:
+/// fingerprint and normalized text), twice `pg_stat_statements.max`'s default of 5,000. Least
+/// recently used ones go first; a text that went is read again when its entry shows up. Memory
+/// is about this many times the mean normalized text plus ~100 bytes.
+pub const TEXT_CACHE_ENTRIES: usize = 10_000;
+
+/// pg_stat_statements queryid → classification of its text, a bounded LRU (`lru`): texts are
+/// fetched once per queryid, not once per scan.
+#[derive(Debug)]
+pub struct TextCache(lru::LruCache<i64, TextClass>);
+
+impl Default for TextCache {
+    fn default() -> Self {
+        TextCache::new(TEXT_CACHE_ENTRIES)
+    }
+}
+
+impl TextCache {
+    /// A cache of at most `entries` texts (at least one).
+    pub fn new(entries: usize) -> Self {
+        TextCache(lru::LruCache::new(
+            std::num::NonZeroUsize::new(entries).unwrap_or(std::num::NonZeroUsize::MIN),
+        ))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The most texts it holds.
+    pub fn capacity(&self) -> usize {
+        self.0.cap().get()
+    }
+
+    pub fn insert(&mut self, queryid: i64, class: TextClass) {
+        self.0.put(queryid, class);
+    }
+
+    /// The classification of a queryid, marking it recently used.
+    pub fn get(&mut self, queryid: i64) -> Option<&TextClass> {
+        self.0.get(&queryid)
+    }
+
+    pub fn contains(&self, queryid: i64) -> bool {
+        self.0.contains(&queryid)
+    }
+}
+
 /// Cumulative counters of one pg_stat_statements entry.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
@@ -166,7 +218,7 @@ async fn check_pgss_version(s: &Session) -> Result<(), PgError> {
 /// Reads counters, fetches unknown texts into `texts`, and merges by fingerprint.
 pub async fn read(
     s: &Session,
-    texts: &mut HashMap<i64, TextClass>,
+    texts: &mut TextCache,
     prev: Option<&CounterState>,
     now: Millis,
 ) -> Result<StatementsRead, PgError> {
@@ -196,12 +248,14 @@ pub async fn read(
         let mut v: Vec<i64> = current
             .iter()
             .map(|(k, _)| k.1)
-            .filter(|q| !texts.contains_key(q))
+            .filter(|q| !texts.contains(*q))
             .collect();
         v.sort_unstable();
         v.dedup();
         v
     };
+    // Texts read now are used from here (the cache may be smaller than this scan's entries).
+    let mut fetched: HashMap<i64, TextClass> = HashMap::new();
     if !unknown.is_empty() {
         let rows = session::query(
             s,
@@ -218,7 +272,7 @@ pub async fn read(
                 continue;
             }
             let class = text.as_deref().map(classify).unwrap_or(TextClass::Skip);
-            texts.insert(qid, class);
+            fetched.insert(qid, class);
         }
     }
 
@@ -250,7 +304,7 @@ pub async fn read(
         let Some(TextClass::Query {
             fingerprint,
             norm_sql,
-        }) = texts.get(&key.1)
+        }) = fetched.get(&key.1).or_else(|| texts.get(key.1))
         else {
             continue;
         };
@@ -268,6 +322,10 @@ pub async fn read(
         let (d, reset) = entry_delta(prev_map.get(key), c, global_reset);
         acc.delta.add(&d);
         acc.reset |= reset;
+    }
+
+    for (qid, class) in fetched {
+        texts.insert(qid, class);
     }
 
     let since = prev.map(|p| p.captured_at).unwrap_or(now);
@@ -339,6 +397,27 @@ mod tests {
             total_ms: total,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn text_cache_stays_within_its_bound_and_keeps_recent_texts() {
+        let mut cache = TextCache::new(3);
+        let q = |n: i64| TextClass::Query {
+            fingerprint: format!("{n:016x}"),
+            norm_sql: format!("SELECT {n}"),
+        };
+        for id in 0..1000 {
+            cache.insert(id, q(id));
+            // A text in use stays: queryid 0 is looked up every time.
+            assert!(cache.get(0).is_some() || id == 0);
+            assert!(cache.len() <= 3);
+        }
+        assert_eq!(cache.len(), 3);
+        assert!(cache.contains(0), "the text used at every turn was evicted");
+        assert!(cache.contains(999) && cache.contains(998));
+        assert!(!cache.contains(500));
+        assert_eq!(TextCache::default().capacity(), TEXT_CACHE_ENTRIES);
+        assert_eq!(TextCache::new(0).capacity(), 1);
     }
 
     #[test]
