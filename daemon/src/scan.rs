@@ -10,7 +10,7 @@ use crate::analyze::plan_facts::{plan_facts, plan_hash, TableSizes};
 use crate::clock::now_ms;
 use crate::collect::sampler::{self, Samples};
 use crate::collect::schema;
-use crate::collect::statements::{self, CounterState, TextClass};
+use crate::collect::statements::{self, CounterState};
 use crate::pg::explain;
 use crate::pg::session::{self, Session, TargetConfig};
 use crate::pg::PgError;
@@ -52,28 +52,6 @@ impl ScanError {
 
     fn store(e: impl std::fmt::Display) -> ScanError {
         ScanError::Store(e.to_string())
-    }
-
-    /// The cause class of a failure, for metrics (a fixed set of names, no message text).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ScanError::Pg(e) => match e {
-                PgError::BadUrl(_) => "config",
-                PgError::Timeout(_) => "timeout",
-                PgError::Unreachable(_) => "unreachable",
-                PgError::Auth(_) => "auth",
-                PgError::NoPgss | PgError::PgssNotLoaded => "pg_stat_statements",
-                PgError::Privilege(_) => "privilege",
-                PgError::Unsupported(_) => "unsupported",
-                PgError::Refused(_) => "refused",
-                PgError::Untrusted(_) | PgError::NotPlannable(_) => "planning",
-                PgError::Locked(_) => "locked",
-                PgError::Tls(_) => "tls",
-                PgError::Db(_) => "database",
-            },
-            ScanError::Store(_) => "store",
-            ScanError::Panicked(_) => "panic",
-        }
     }
 }
 
@@ -186,8 +164,9 @@ pub struct Collector {
     store: Store,
     target_id: TargetId,
     session: Option<Session>,
-    /// pg_stat_statements queryid → classification (texts are fetched once per queryid).
-    texts: HashMap<i64, TextClass>,
+    /// pg_stat_statements queryid → classification (texts are fetched once per queryid; a
+    /// bounded LRU of `statements::TEXT_CACHE_ENTRIES`).
+    texts: statements::TextCache,
     counters: Option<CounterState>,
     samples: Arc<Samples>,
     /// fingerprint → (when its sample was last planned — custom or analyzed —, generic plan
@@ -245,11 +224,6 @@ impl Collector {
         let result =
             match tokio::time::timeout(self.cfg.scan_timeout, self.scan_inner(started_at)).await {
                 Ok(r) => r,
-    /// Why the last scan failed, as a cause class (`ScanError::kind`); None when it completed.
-    pub fn last_failure(&self) -> Option<&'static str> {
-        self.last_failure
-    }
-
                 Err(_) => {
                     // The backend may still be running what the scan sent: cancel it, and
                     // never reuse a session left in an unknown state.
