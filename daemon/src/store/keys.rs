@@ -146,6 +146,19 @@ impl Keys<'_> {
     pub(super) fn scan_families(&self, scan_id: Millis) -> Vec<u8> {
         self.k(&["scanfam", &ts(scan_id)])
     }
+    /// `<t>\0rec\0`: every recommendation.
+    pub(super) fn recs(&self) -> Vec<u8> {
+        self.k(&["rec", ""])
+    }
+    /// `<t>\0scanrec\0`: the rec id lists of every complete scan.
+    pub(super) fn all_scan_recs(&self) -> Vec<u8> {
+        self.k(&["scanrec", ""])
+    }
+    /// `<t>\0<kind>\0` for every per-query kind (`m`, `p`, `pe`, `sim`, `w`): where retention
+    /// looks for orphans, rows whose query is no longer stored.
+    pub(super) fn per_query_roots(&self) -> [Vec<u8>; 5] {
+        ["m", "p", "pe", "sim", "w"].map(|kind| self.k(&[kind, ""]))
+    }
 
     /// `<t>\0sim\0<query id>\0` + [`ts`] of ran_at + `\0<simulation id>` → a simulation.
     pub(super) fn simulations(&self, id: &str) -> Vec<u8> {

@@ -13,7 +13,10 @@
 //!   is applied, so a single read call never sees half a scan; a caller that makes several read
 //!   calls may see two consecutive scans.)
 //! - **Bounded history.** Each commit deletes what is older than its [`Retention`] (age and
-//!   number of scans); [`Store::record_failed_scan`] prunes old failed-scan records.
+//!   number of scans) — history, simulations, recommendations no kept scan lists — and orphans
+//!   (per-query rows whose query is gone); [`Store::record_failed_scan`] prunes old failed-scan
+//!   records.
+//! - **Private files.** The directory is 0700 and its files 0600 (tightened at open).
 //! - **Format version.** The store carries [`FORMAT_VERSION`]; a store of another version is
 //!   refused with [`StoreError::FormatMismatch`] (no migration exists yet).
 //! - **One daemon per store.** sled's file lock; a second opener gets [`StoreError::Locked`].
@@ -40,7 +43,7 @@
 //! | `<t>\0p\0<query id>\0<captured_at>\0<1 generic, 2 analyzed>` | [`Plan`] |
 //! | `<t>\0pe\0<query id>\0<captured_at>` | [`PlanError`] |
 //!
-//! | `<t>\0sim\0<query id>\0<ran_at>\0<sim id>` | [`Simulation`] (written on its own by [`Store::put_simulation`]; not trimmed by retention yet) |
+//! | `<t>\0sim\0<query id>\0<ran_at>\0<sim id>` | [`Simulation`] (written on its own by [`Store::put_simulation`]; trimmed by retention like history) |
 //!
 //! | `<t>\0rec\0<rec_id>` | [`Recommendation`] (keyed by its content id; keeps the `created_at` of the first scan that made it; written by [`Store::commit_scan`]) |
 //! | `<t>\0scanrec\0<scan id>` | rec ids of a complete scan, best score first |
@@ -193,6 +196,7 @@ impl Store {
             source,
         };
         std::fs::create_dir_all(dir).map_err(|e| open_err(sled::Error::Io(e)))?;
+        restrict_permissions(dir);
         let db = open_sled(dir).map_err(|e| match e {
             Opened::Locked => StoreError::Locked {
                 dir: dir.to_path_buf(),
@@ -221,11 +225,18 @@ impl Store {
                 db.flush().map_err(open_err)?;
             }
         }
+        // The files sled just created (the directory's 0700 already keeps others out).
+        restrict_permissions(dir);
         Ok(Store {
             db,
             dir: dir.to_path_buf(),
             write_lock: Arc::new(Mutex::new(())),
         })
+    }
+
+    /// Bytes the store takes on disk (sled's own account of its files).
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
     }
 
     /// The directory the store lives in.
@@ -274,6 +285,61 @@ impl Store {
         // A panic in another writer leaves no half-written state (batches are atomic).
         self.write_lock.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The store holds query texts and, when enabled, real-value samples: its directory is made
+/// 0700 and every file in it 0600 (subdirectories 0700), tightening a store that was looser —
+/// with a warning naming it, since other users could have read it until now. What cannot be
+/// changed (another owner) is a warning too: the store still opens.
+fn restrict_permissions(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fn walk(path: &Path, is_dir: bool, loosened: &mut Vec<String>) {
+            let want = if is_dir { 0o700 } else { 0o600 };
+            match std::fs::symlink_metadata(path) {
+                Ok(m) if m.file_type().is_symlink() => return,
+                Ok(m) if m.permissions().mode() & 0o777 != want => {
+                    let was = m.permissions().mode() & 0o777;
+                    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(want)) {
+                        Ok(()) => {
+                            if was & 0o077 != 0 {
+                                loosened.push(format!("{} ({was:o})", path.display()));
+                            }
+                        }
+                        Err(e) => tracing::warn!(
+                            "cannot restrict {} to {want:o} (it is {was:o}): {e}; other users may \
+                             read the query texts it holds",
+                            path.display()
+                        ),
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("cannot check the permissions of {}: {e}", path.display()),
+            }
+            if is_dir {
+                let Ok(entries) = std::fs::read_dir(path) else {
+                    return;
+                };
+                for e in entries.flatten() {
+                    let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+                    walk(&e.path(), is_dir, loosened);
+                }
+            }
+        }
+        let mut loosened = Vec::new();
+        walk(dir, true, &mut loosened);
+        if !loosened.is_empty() {
+            tracing::warn!(
+                "the store at {} was readable by other users; restricted to its owner (0700 \
+                 directories, 0600 files): {}",
+                dir.display(),
+                loosened.join(", ")
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
 }
 
 enum Opened {

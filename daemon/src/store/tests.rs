@@ -1178,6 +1178,231 @@ fn tags_and_wait_profiles_are_stored_with_their_scan_and_trimmed_like_history() 
     assert!(s.tags(&t).unwrap().is_empty());
     for d in 0..=3 {
         let at = T0 + d * DAY;
+
+fn sim(query_id: &str, sim_id: &str, ran_at: i64) -> optidb_core::model::Simulation {
+    optidb_core::model::Simulation {
+        id: sim_id.into(),
+        query_id: query_id.into(),
+        rec_id: "r".into(),
+        mode: "hypopg".into(),
+        before_ms: 10.0,
+        after_ms: 1.0,
+        after_is_estimate: true,
+        improvement_pct: 90.0,
+        before_cost: 100.0,
+        after_cost: 10.0,
+        index_used: true,
+        index_bytes: None,
+        plan_changes: vec![],
+        before_plan: json!([]),
+        after_plan: json!([]),
+        ran_at,
+    }
+}
+
+fn sim_ids(s: &Store, t: &TargetId, q: &str) -> Vec<String> {
+    let mut ids: Vec<String> = s
+        .simulations(t, q, 100)
+        .unwrap()
+        .into_iter()
+        .map(|x| x.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn retention_trims_recommendations_simulations_and_orphans() {
+    let (_d, s, t) = setup();
+    let r = Retention::default(); // 7 days
+    let k = Keys(&t);
+
+    // Day 0: queries a and b; r_old (for b) and r_a (for a); simulations of both.
+    let mut w = scan(T0, &["a", "b"]);
+    let mut r_old = rec("r_old", 1.0, T0);
+    r_old.query_ids = vec!["b".into()];
+    w.recommendations = vec![rec("r_a", 2.0, T0), r_old];
+    s.commit_scan(&t, w, &r).unwrap();
+    s.put_simulation(&t, &sim("a", "sim_a_old", T0 + 10))
+        .unwrap();
+    s.put_simulation(&t, &sim("b", "sim_b_old", T0 + 10))
+        .unwrap();
+    // Orphans: rows of a query the store never held (old ones and a recent one).
+    s.put_simulation(&t, &sim("ghost", "sim_ghost", T0 + 8 * DAY - 5))
+        .unwrap();
+    let ghost_metric = k.metric("ghost", T0 + 8 * DAY - 5);
+    let ghost_plan = k.plan("ghost", T0, PlanKind::Generic);
+    s.db.insert(
+        &ghost_metric,
+        serde_json::to_vec(&metric("ghost", T0, 1)).unwrap(),
+    )
+    .unwrap();
+    s.db.insert(
+        &ghost_plan,
+        serde_json::to_vec(&plan("ghost", T0, PlanKind::Generic)).unwrap(),
+    )
+    .unwrap();
+
+    // Day 6: a again, with a recent simulation; r_a is listed again. Nothing is old yet.
+    let mut w = scan(T0 + 6 * DAY, &["a"]);
+    w.recommendations = vec![rec("r_a", 2.0, T0 + 6 * DAY)];
+    s.commit_scan(&t, w, &r).unwrap();
+    s.put_simulation(&t, &sim("a", "sim_a_new", T0 + 6 * DAY + 10))
+        .unwrap();
+    assert!(
+        s.recommendation(&t, "r_old").unwrap().is_some(),
+        "day-0 scan still kept"
+    );
+    assert_eq!(sim_ids(&s, &t, "b"), ["sim_b_old"]);
+    // Orphans go at the first commit, whatever their age.
+    assert!(sim_ids(&s, &t, "ghost").is_empty());
+    assert!(!s.db.contains_key(&ghost_metric).unwrap());
+    assert!(!s.db.contains_key(&ghost_plan).unwrap());
+
+    // Day 8: the day-0 scan is past retention; so are b, r_old and every day-0 simulation.
+    let mut w = scan(T0 + 8 * DAY, &["a"]);
+    w.recommendations = vec![rec("r_new", 3.0, T0 + 8 * DAY)];
+    s.commit_scan(&t, w, &r).unwrap();
+
+    assert_eq!(s.query(&t, "b").unwrap(), None);
+    assert!(s.recommendation(&t, "r_old").unwrap().is_none());
+    assert!(sim_ids(&s, &t, "b").is_empty());
+    assert_eq!(sim_ids(&s, &t, "a"), ["sim_a_new"]);
+    // r_a: the day-6 scan, still kept, lists it; r_new is the latest scan's.
+    assert!(s.recommendation(&t, "r_a").unwrap().is_some());
+    assert!(s.recommendation(&t, "r_new").unwrap().is_some());
+    assert_eq!(
+        s.recommendations(&t)
+            .unwrap()
+            .into_iter()
+            .map(|x| x.rec_id)
+            .collect::<Vec<_>>(),
+        ["r_new"]
+    );
+
+    // A recommendation whose queries are all gone goes even while its scan is kept.
+    let mut w = scan(T0 + 8 * DAY + 1, &["c"]);
+    let mut r_c = rec("r_c", 1.0, T0 + 8 * DAY + 1);
+    r_c.query_ids = vec!["c".into()];
+    w.recommendations = vec![r_c];
+    s.commit_scan(&t, w, &r).unwrap();
+    s.db.remove(k.query("c")).unwrap();
+    s.commit_scan(&t, scan(T0 + 8 * DAY + 2, &["a"]), &r)
+        .unwrap();
+    assert!(s.recommendation(&t, "r_c").unwrap().is_none());
+    assert!(
+        s.metrics(&t, "c", 10).unwrap().is_empty(),
+        "orphan metrics of c"
+    );
+    assert!(s.recommendation(&t, "r_a").unwrap().is_some());
+}
+
+#[cfg(unix)]
+fn modes(dir: &Path) -> Vec<(String, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = vec![(
+        ".".to_string(),
+        std::fs::metadata(dir).unwrap().permissions().mode() & 0o777,
+    )];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let m = e.metadata().unwrap();
+            if m.is_dir() {
+                stack.push(e.path());
+            }
+            let name = e.path().strip_prefix(dir).unwrap().display().to_string();
+            out.push((name, m.permissions().mode() & 0o777));
+        }
+    }
+    out
+}
+
+#[cfg(unix)]
+#[test]
+fn store_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("store");
+    // A fresh store: 0700 directories, 0600 files.
+    {
+        let s = Store::open(&dir).unwrap();
+        let t = s.register_target(URL).unwrap();
+        s.commit_scan(&t, scan(T0, &["a"]), &Retention::default())
+            .unwrap();
+        assert!(s.size_on_disk().unwrap() > 0);
+    }
+    let private = |dir: &Path| {
+        let m = modes(dir);
+        assert!(m.len() > 2, "{m:?}");
+        for (name, mode) in &m {
+            let is_dir = std::fs::metadata(dir.join(name)).unwrap().is_dir();
+            assert_eq!(*mode, if is_dir { 0o700 } else { 0o600 }, "{name}: {m:?}");
+        }
+    };
+    private(&dir);
+
+    // An existing store that someone loosened is tightened at open.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (name, _) in modes(&dir).into_iter().skip(1) {
+        let p = dir.join(&name);
+        let mode = if p.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let s = Store::open(&dir).unwrap();
+    private(&dir);
+    let t = TargetId::from_url(URL);
+    assert!(s.latest_scan(&t).unwrap().is_some());
+}
+
+#[test]
+fn families_are_stored_per_scan_and_trimmed_with_it() {
+    let (_dir, store, t) = setup();
+    assert_eq!(store.families(&t).unwrap(), None);
+    let fam = |at: i64, label: &str| optidb_core::family::FamilySet {
+        scan_id: at,
+        queries: 1,
+        vectorized: 1,
+        k: 1,
+        families: vec![optidb_core::family::Family {
+            id: label.into(),
+            label: label.into(),
+            members: vec!["q1".into()],
+            tokens: vec!["verb:select".into()],
+        }],
+        ..Default::default()
+    };
+    let retention = Retention {
+        max_age_ms: Retention::DEFAULT_MAX_AGE_MS,
+        max_scans: 2,
+    };
+    for (i, label) in ["a_scan", "b_scan", "c_scan"].iter().enumerate() {
+        let at = T0 + i as i64 * 1000;
+        let mut w = scan(at, &["q1"]);
+        w.families = Some(fam(at, label));
+        store.commit_scan(&t, w, &retention).unwrap();
+        let got = store.families(&t).unwrap().unwrap();
+        assert_eq!(got, fam(at, label));
+        assert_eq!(got.of("q1").map(|f| f.label.as_str()), Some(*label));
+    }
+    // A scan without families stores none (older scans' stay with them until trimmed).
+    store
+        .commit_scan(&t, scan(T0 + 5000, &["q1"]), &retention)
+        .unwrap();
+    assert_eq!(store.families(&t).unwrap(), None);
+    let keys: Vec<String> = store
+        .db
+        .iter()
+        .keys()
+        .map(|k| String::from_utf8_lossy(&k.unwrap()).into_owned())
+        .filter(|k| k.contains("\0scanfam\0"))
+        .collect();
+    assert_eq!(
+        keys.len(),
+        1,
+        "only the kept scans' families remain: {keys:?}"
+    );
+}
         let mut w = scan(at, &["a", "b"]);
         w.tags = vec![
             ("a".into(), tag("contention", at)),

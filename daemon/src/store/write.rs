@@ -7,7 +7,7 @@ use super::keys::{self, show, Keys};
 use super::{Retention, ScanRecord, ScanWrite, Store, StoreError, TargetId, TargetRecord};
 use optidb_core::model::{Millis, Query, QueryId, Recommendation, ScanSummary, Simulation};
 use serde::{de::DeserializeOwned, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 impl Store {
     /// A target first seen by a write is registered with its id as label.
@@ -224,6 +224,109 @@ impl Store {
                 }
             }
         }
+        self.trim_recs_sims_and_orphans(k, cutoff, scan_queries, b)
+    }
+
+    /// Retention beyond queries and their history: recommendations no kept scan lists (or
+    /// whose queries are all gone), simulations older than `cutoff`, and orphans — per-query
+    /// rows (metrics, plans, plan errors, simulations, wait profiles) whose query is not kept.
+    fn trim_recs_sims_and_orphans(
+        &self,
+        k: &Keys<'_>,
+        cutoff: Millis,
+        scan_queries: &BTreeMap<QueryId, Query>,
+        b: &mut BatchWriter,
+    ) -> Result<(), StoreError> {
+        let mut kept: HashMap<String, bool> = HashMap::new();
+        let mut is_kept = |id: &str, b: &BatchWriter| -> Result<bool, StoreError> {
+            if let Some(&v) = kept.get(id) {
+                return Ok(v);
+            }
+            let v = scan_queries.contains_key(id) || {
+                let key = k.query(id);
+                !b.removes(&key)
+                    && match self.db.get(&key)? {
+                        Some(v) => decode::<Query>(&key, &v).is_ok_and(|q| q.last_seen >= cutoff),
+                        None => false,
+                    }
+            };
+            kept.insert(id.to_string(), v);
+            Ok(v)
+        };
+
+        // Orphans and old simulations, one query id at a time: a kept query's keys are skipped
+        // with one seek (its history was trimmed by time above).
+        for root in k.per_query_roots() {
+            let sims = root.ends_with(b"\0sim\0");
+            let mut from = root.clone();
+            loop {
+                let Some(item) = self.db.range(from.clone()..).next() else {
+                    break;
+                };
+                let (key, _) = item?;
+                let Some(rest) = key.strip_prefix(&root[..]) else {
+                    break;
+                };
+                let id_len = rest.iter().position(|&c| c == 0).unwrap_or(rest.len());
+                let id = String::from_utf8_lossy(&rest[..id_len]).into_owned();
+                let mut prefix = root.clone();
+                prefix.extend_from_slice(&rest[..id_len]);
+                prefix.push(0);
+                let orphan = id_len == rest.len() || !is_kept(&id, b)?;
+                if orphan || sims {
+                    for hk in self.db.scan_prefix(&prefix).keys() {
+                        let hk = hk?;
+                        match keys::time_after(&prefix, &hk) {
+                            Some(t) if !orphan && t >= cutoff => break,
+                            _ => b.remove(hk.to_vec()),
+                        }
+                    }
+                }
+                if orphan && id_len == rest.len() {
+                    // A key without a time: malformed.
+                    b.remove(key.to_vec());
+                }
+                // Past every key of this id: `\0` is followed by `\x01` in byte order.
+                prefix.pop();
+                prefix.push(1);
+                from = prefix;
+            }
+        }
+
+        // Recommendations: kept while a kept scan lists them and one of their queries is kept.
+        let mut listed: HashSet<String> = HashSet::new();
+        for item in self.db.scan_prefix(k.all_scan_recs()) {
+            let (key, value) = item?;
+            if b.removes(&key) {
+                continue;
+            }
+            match decode::<Vec<String>>(&key, &value) {
+                Ok(ids) => listed.extend(ids),
+                Err(e) => tracing::warn!("ignoring an unreadable list of recommendations: {e}"),
+            }
+        }
+        let rprefix = k.recs();
+        for item in self.db.scan_prefix(&rprefix) {
+            let (key, value) = item?;
+            let id = String::from_utf8_lossy(&key[rprefix.len()..]).into_owned();
+            let keep = listed.contains(&id)
+                && match decode::<Recommendation>(&key, &value) {
+                    Ok(r) => {
+                        let mut any = r.query_ids.is_empty();
+                        for q in &r.query_ids {
+                            any = any || is_kept(q, b)?;
+                        }
+                        any
+                    }
+                    Err(e) => {
+                        tracing::warn!("deleting an unreadable recommendation: {e}");
+                        false
+                    }
+                };
+            if !keep {
+                b.remove(key.to_vec());
+            }
+        }
         Ok(())
     }
 
@@ -313,11 +416,13 @@ impl Store {
     }
 }
 
-/// A batch plus the keys it writes, so retention never deletes what the same batch writes.
+/// A batch plus the keys it writes, so retention never deletes what the same batch writes,
+/// and the keys it removes (retention's later passes ask).
 #[derive(Default)]
 struct BatchWriter {
     batch: sled::Batch,
     written: HashSet<Vec<u8>>,
+    removed: HashSet<Vec<u8>>,
 }
 
 impl BatchWriter {
@@ -334,8 +439,14 @@ impl BatchWriter {
 
     fn remove(&mut self, key: Vec<u8>) {
         if !self.written.contains(&key) {
-            self.batch.remove(key);
+            self.batch.remove(key.clone());
+            self.removed.insert(key);
         }
+    }
+
+    /// Whether the batch deletes `key`.
+    fn removes(&self, key: &[u8]) -> bool {
+        self.removed.contains(key)
     }
 }
 
