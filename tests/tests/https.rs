@@ -5,9 +5,11 @@
 //! that opens a socket and never completes a handshake holds nobody up; certificate files that
 //! are missing or wrong are named.
 //!
-//! One daemon per test binary (a static), over a sandbox with one clear slow query, scanned
-//! once; the CA and the certificate for `localhost` and `127.0.0.1` are made with the `openssl`
-//! command at test time (`optidb_e2e::certs`).
+//! One sandbox per test binary (a static, removed by its watchdog when the process ends) with
+//! one clear slow query; the CA and the certificate for `localhost` and `127.0.0.1` are made
+//! with the `openssl` command at test time (`optidb_e2e::certs`) in the sandbox's directory.
+//! Each test starts its own daemon (a process killed when the test's `Daemon` is dropped: a
+//! daemon in a static would outlive the test binary).
 
 use optidb_e2e::certs::{make_ca, make_server_cert, ServerCert};
 use optidb_e2e::{answer, bin_path, optidb_url, tickets_sandbox, Daemon};
@@ -20,10 +22,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 struct Setup {
-    _sb: optidb::sandbox::Sandbox,
-    _dir: tempfile::TempDir,
+    sb: optidb::sandbox::Sandbox,
     tls: ServerCert,
-    daemon: Daemon,
     db_url: String,
 }
 
@@ -32,25 +32,33 @@ fn setup() -> &'static Setup {
     S.get_or_init(|| {
         let sb = tickets_sandbox(20);
         let db_url = optidb_url(&sb);
-        let dir = tempfile::tempdir().unwrap();
-        make_ca(dir.path(), "ca");
-        let tls = make_server_cert(dir.path(), "ca", "daemon", "DNS:localhost,IP:127.0.0.1");
-        let daemon = Daemon::start_tls(
-            &db_url,
-            &dir.path().join("store"),
-            &tls,
+        let dir = sb.root_dir().join("https");
+        std::fs::create_dir_all(&dir).unwrap();
+        make_ca(&dir, "ca");
+        let tls = make_server_cert(&dir, "ca", "daemon", "DNS:localhost,IP:127.0.0.1");
+        Setup { sb, tls, db_url }
+    })
+}
+
+impl Setup {
+    /// A daemon serving HTTPS on the sandbox (its store in the sandbox's directory), after one
+    /// scan when `scanned`.
+    fn daemon(&self, scanned: bool) -> Daemon {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let store = self.sb.root_dir().join(format!("https/store-{n}"));
+        let d = Daemon::start_tls(
+            &self.db_url,
+            &store,
+            &self.tls,
             &["--header-timeout-ms", "1500"],
         );
-        let scan = answer(daemon.agent().post(daemon.url("/scan")).send_empty()).unwrap();
-        assert_eq!(scan.status, 200, "{:?}", scan.body);
-        Setup {
-            _sb: sb,
-            _dir: dir,
-            tls,
-            daemon,
-            db_url,
+        if scanned {
+            let scan = answer(d.agent().post(d.url("/scan")).send_empty()).unwrap();
+            assert_eq!(scan.status, 200, "{:?}", scan.body);
         }
-    })
+        d
+    }
 }
 
 /// `optidb args…` with the environment cleared of OptiDB's variables: (exit code, stdout, stderr).
@@ -78,9 +86,10 @@ fn port(d: &Daemon) -> u16 {
 #[test]
 fn the_cli_talks_to_an_https_daemon_trusting_a_private_ca() {
     let s = setup();
+    let d = s.daemon(true);
     let ca = s.tls.ca.display().to_string();
     for host in ["localhost", "127.0.0.1"] {
-        let url = format!("https://{host}:{}", port(&s.daemon));
+        let url = format!("https://{host}:{}", port(&d));
         let (code, out, err) = optidb(
             &[
                 "bottlenecks",
@@ -104,7 +113,7 @@ fn the_cli_talks_to_an_https_daemon_trusting_a_private_ca() {
     // The same from the environment, as a table.
     let (code, out, err) = optidb(
         &["bottlenecks"],
-        &[("OPTIDB_DAEMON", &s.daemon.base), ("OPTIDB_DAEMON_CA", &ca)],
+        &[("OPTIDB_DAEMON", &d.base), ("OPTIDB_DAEMON_CA", &ca)],
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("tickets"), "{out}");
@@ -113,7 +122,8 @@ fn the_cli_talks_to_an_https_daemon_trusting_a_private_ca() {
 #[test]
 fn without_the_ca_the_certificate_error_says_what_to_do() {
     let s = setup();
-    let (code, _, err) = optidb(&["bottlenecks", "--daemon", &s.daemon.base], &[]);
+    let d = s.daemon(false);
+    let (code, _, err) = optidb(&["bottlenecks", "--daemon", &d.base], &[]);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("UnknownIssuer"), "{err}");
     assert!(err.contains("--daemon-ca"), "{err}");
@@ -122,7 +132,7 @@ fn without_the_ca_the_certificate_error_says_what_to_do() {
         &[
             "bottlenecks",
             "--daemon",
-            &s.daemon.base,
+            &d.base,
             "--daemon-ca",
             "/nonexistent/ca.pem",
         ],
@@ -154,8 +164,8 @@ fn without_the_ca_the_certificate_error_says_what_to_do() {
 
 #[test]
 fn plain_http_to_the_tls_port_is_told_to_use_https() {
-    let s = setup();
-    let url = format!("http://127.0.0.1:{}", port(&s.daemon));
+    let d = setup().daemon(false);
+    let url = format!("http://127.0.0.1:{}", port(&d));
     let (code, _, err) = optidb(&["bottlenecks", "--daemon", &url], &[]);
     assert_ne!(code, 0);
     assert!(err.contains("this daemon serves HTTPS"), "{err}");
@@ -178,8 +188,8 @@ fn plain_http_to_the_tls_port_is_told_to_use_https() {
 
 #[test]
 fn a_client_that_never_handshakes_does_not_block_others() {
-    let s = setup();
-    let addr = format!("127.0.0.1:{}", port(&s.daemon));
+    let d = setup().daemon(false);
+    let addr = format!("127.0.0.1:{}", port(&d));
     // 40 sockets that say nothing, and 10 that send half a ClientHello.
     let mut silent: Vec<TcpStream> = (0..40)
         .map(|_| TcpStream::connect(&addr).unwrap())
@@ -190,7 +200,7 @@ fn a_client_that_never_handshakes_does_not_block_others() {
         silent.push(c);
     }
     let t0 = Instant::now();
-    let health = answer(s.daemon.agent().get(s.daemon.url("/health")).call()).unwrap();
+    let health = answer(d.agent().get(d.url("/health")).call()).unwrap();
     assert_eq!(health.status, 200, "{:?}", health.body);
     assert!(
         t0.elapsed() < Duration::from_secs(1),
@@ -207,7 +217,7 @@ fn a_client_that_never_handshakes_does_not_block_others() {
         assert!(t.elapsed() < Duration::from_secs(5));
     }
     // Still serving.
-    let health = answer(s.daemon.agent().get(s.daemon.url("/health")).call()).unwrap();
+    let health = answer(d.agent().get(d.url("/health")).call()).unwrap();
     assert_eq!(health.status, 200);
 }
 
@@ -410,8 +420,9 @@ fn lsp_live_finding(options: Value) -> Result<Value, Vec<Value>> {
 #[test]
 fn the_language_server_talks_to_an_https_daemon() {
     let s = setup();
+    let daemon = s.daemon(true);
     let found = lsp_live_finding(json!({
-        "daemonUrl": s.daemon.base,
+        "daemonUrl": daemon.base,
         "daemonCa": s.tls.ca,
         "timeoutMs": 5000,
     }))
@@ -422,7 +433,7 @@ fn the_language_server_talks_to_an_https_daemon() {
         "{d}"
     );
     // Without the CA: no live finding, and the message says why.
-    let seen = lsp_live_finding(json!({"daemonUrl": s.daemon.base, "timeoutMs": 5000}))
+    let seen = lsp_live_finding(json!({"daemonUrl": daemon.base, "timeoutMs": 5000}))
         .expect_err("no live finding without the CA");
     let messages: Vec<&str> = seen
         .iter()
@@ -463,11 +474,12 @@ fn handshake_cost() {
     // connection (TCP + TLS 1.3 handshake + GET /health) and per request on a kept one; the
     // difference is what a handshake costs the daemon. Printed for docs/performance.md.
     let s = setup();
+    let d = s.daemon(false);
     let n = 100;
-    let url = s.daemon.url("/health");
+    let url = d.url("/health");
     let ca: &Path = &s.tls.ca;
     let tls = optidb::cli::client::daemon_tls(Some(ca)).unwrap();
-    let pid = s.daemon.child.id();
+    let pid = d.child.id();
     let fresh_agent = || -> ureq::Agent {
         ureq::Agent::config_builder()
             .tls_config(tls.clone())

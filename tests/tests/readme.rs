@@ -71,6 +71,16 @@ fn run(line: &str, cwd: &Path, env: &[(&str, String)], stdin: &str) -> (bool, St
     )
 }
 
+/// The README's daemon, killed when dropped (also when an assertion fails first).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn using_it_on_your_database_works_as_written() {
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
@@ -136,7 +146,7 @@ fn using_it_on_your_database_works_as_written() {
             .replace("127.0.0.1:7070", &format!("127.0.0.1:{api_port}"))
     };
 
-    let mut daemon: Option<std::process::Child> = None;
+    let mut daemon: Option<Killed> = None;
     let mut outputs = Vec::new();
     for raw in &commands[1..] {
         let line = substitute(raw);
@@ -157,7 +167,7 @@ fn using_it_on_your_database_works_as_written() {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("the daemon");
-            daemon = Some(child);
+            daemon = Some(Killed(child));
             let t0 = Instant::now();
             while std::net::TcpStream::connect(("127.0.0.1", api_port)).is_err() {
                 assert!(
@@ -177,9 +187,7 @@ fn using_it_on_your_database_works_as_written() {
         assert!(ok, "{raw}\nstdout:\n{out}\nstderr:\n{err}");
         outputs.push((raw.to_string(), out));
     }
-    let mut daemon = daemon.expect("the README starts the daemon");
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    drop(daemon.expect("the README starts the daemon"));
 
     let output_of = |needle: &str| {
         outputs
