@@ -43,12 +43,18 @@ pub struct Security {
     pub planning: Option<String>,
     /// EXPLAIN ANALYZE of real-value samples is on.
     pub analyze_samples: bool,
+    /// hypopg is installed in the target database, so what-if simulations (`POST /simulate`,
+    /// the advisor's checks) work; `None` before the first connect.
+    pub hypopg: Option<bool>,
+    /// Real-value samples are kept and stored (off with `--no-real-values`: plans then come
+    /// from normalized text only).
+    pub real_values: bool,
     /// Things an operator should act on.
     pub warnings: Vec<String>,
 }
 
 impl Security {
-    fn from_session(s: &crate::pg::Session, analyze_samples: bool) -> Security {
+    fn from_session(s: &crate::pg::Session, analyze_samples: bool, real_values: bool) -> Security {
         let mut warnings = Vec::new();
         // On a throwaway sandbox a superuser login is the point; elsewhere it was allowed with
         // --allow-superuser and must stay visible.
@@ -61,11 +67,21 @@ impl Security {
         if let crate::pg::helper::HelperState::Invalid(why) = &s.info.helper {
             warnings.push(format!("the plan helper is not used: {why}"));
         }
+        let hypopg = s.info.hypopg_schema.is_some();
+        if !hypopg {
+            warnings.push(
+                "hypopg is not installed in the target database: what-if simulation is \
+                 unavailable and recommendations are not verified (CREATE EXTENSION hypopg)"
+                    .into(),
+            );
+        }
         Security {
             role: Some(s.info.user.clone()),
             superuser: s.info.is_superuser,
             planning: Some(s.info.helper.describe()),
             analyze_samples,
+            hypopg: Some(hypopg),
+            real_values,
             warnings,
         }
     }
@@ -84,6 +100,8 @@ pub struct AppState {
     pub sim: crate::simulate::pool::SimService,
     /// The scan running now, which every caller of [`AppState::scan_now`] shares.
     running: std::sync::Mutex<Option<SharedScan>>,
+    /// The daemon's own metrics (`GET /metrics`).
+    pub telemetry: Arc<telemetry::Telemetry>,
 }
 
 /// A running scan's outcome, awaited by everyone who asked for a scan while it ran.
@@ -97,6 +115,10 @@ impl AppState {
         sim: crate::simulate::pool::SimService,
     ) -> Self {
         let target = collector.config().target.display();
+        let (analyze_samples, real_values) = (
+            collector.config().analyze_samples,
+            collector.config().real_values,
+        );
         // After a restart, /health tells of the last complete scan in the store rather than
         // "starting" until the next one ends.
         let last_scan = match store.latest_scan(collector.target_id()) {
@@ -128,11 +150,16 @@ impl AppState {
                 scans_failed: 0,
                 real_value_samples: 0,
                 started_at: now_ms(),
-                security: Security::default(),
+                security: Security {
+                    analyze_samples,
+                    real_values,
+                    ..Security::default()
+                },
             }),
             samples,
             sim,
             running: std::sync::Mutex::new(None),
+            telemetry: Arc::new(telemetry::Telemetry::new()),
         }
     }
 
@@ -177,22 +204,30 @@ impl AppState {
         let scanned = std::panic::AssertUnwindSafe(async {
             let mut c = self.collector.lock().await;
             let summary = c.scan().await;
-            let analyze = c.config().analyze_samples;
-            let security = c.session().map(|s| Security::from_session(s, analyze));
-            (summary, security)
+            let cfg = c.config();
+            let (analyze, real_values) = (cfg.analyze_samples, cfg.real_values);
+            let security = c
+                .session()
+                .map(|s| Security::from_session(s, analyze, real_values));
+            (summary, security, c.last_failure())
         })
         .catch_unwind()
         .await;
-        let (summary, security) = match scanned {
+        let (summary, security, failure) = match scanned {
             Ok(done) => done,
             Err(panic) => {
                 let what = panic_message(panic.as_ref());
                 tracing::error!(panic = %what, "the scan panicked; it is recorded as failed and the next scan reconnects");
                 let mut c = self.collector.lock().await;
                 let summary = c.record_panic(started_at, &what).await;
-                (summary, None)
+                (summary, None, Some("panic"))
             }
         };
+        self.telemetry.scan_done(
+            summary.duration_ms / 1000.0,
+            summary.statements_seen,
+            summary.error.as_ref().map(|_| failure.unwrap_or("other")),
+        );
         if summary.error.is_none() {
             let target_db = self.health.read().await.target.clone();
             tracing::info!(
@@ -258,6 +293,8 @@ pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 fn is_unreachable(err: &str) -> bool {
     err.starts_with("cannot reach") || err.starts_with("the database did not answer")
 }
+
+pub mod telemetry;
 
 #[cfg(test)]
 mod tests;

@@ -91,6 +91,11 @@ pub struct DaemonArgs {
     /// on sandboxes; elsewhere samples get a plain EXPLAIN.
     #[arg(long, env = "OPTIDB_ANALYZE_SAMPLES", default_value_t = false)]
     pub analyze_samples: bool,
+    /// Store no real values at all: the sampler's statements with their literal values are
+    /// neither kept as query samples nor planned, so plans come only from normalized text
+    /// (generic plans) and no literal of the workload reaches the store.
+    #[arg(long, env = "OPTIDB_NO_REAL_VALUES", default_value_t = false)]
+    pub no_real_values: bool,
     /// The search path the application's statements are planned with (comma-separated;
     /// pg_catalog always comes first).
     #[arg(
@@ -248,7 +253,8 @@ pub async fn start(args: DaemonArgs) -> anyhow::Result<Running> {
     let store = Store::open(&store_dir)?;
     let target = args.target();
     let mut cfg = CollectorConfig::new(target.clone());
-    cfg.analyze_samples = args.sandbox || args.analyze_samples;
+    cfg.real_values = !args.no_real_values;
+    cfg.analyze_samples = (args.sandbox || args.analyze_samples) && cfg.real_values;
     cfg.top_n = args.top_n.max(1);
     cfg.plans_k = args.plans;
     cfg.min_mean_ms = args.min_mean_ms;
@@ -297,8 +303,13 @@ pub async fn start(args: DaemonArgs) -> anyhow::Result<Running> {
             target.clone(),
             Duration::from_millis(args.sample_interval_ms),
         );
+        let telemetry = state.telemetry.clone();
         tasks.spawn(supervise("sampler", move || {
-            sampler::run(target.clone(), samples.clone(), every)
+            // The time its polls take is the sampler's cost in /metrics.
+            crate::app::telemetry::Timed::new(
+                sampler::run(target.clone(), samples.clone(), every),
+                telemetry.clone(),
+            )
         }));
     }
     if args.interval > 0 {

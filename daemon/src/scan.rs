@@ -53,6 +53,28 @@ impl ScanError {
     fn store(e: impl std::fmt::Display) -> ScanError {
         ScanError::Store(e.to_string())
     }
+
+    /// The cause class of a failure, for metrics (a fixed set of names, no message text).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ScanError::Pg(e) => match e {
+                PgError::BadUrl(_) => "config",
+                PgError::Timeout(_) => "timeout",
+                PgError::Unreachable(_) => "unreachable",
+                PgError::Auth(_) => "auth",
+                PgError::NoPgss | PgError::PgssNotLoaded => "pg_stat_statements",
+                PgError::Privilege(_) => "privilege",
+                PgError::Unsupported(_) => "unsupported",
+                PgError::Refused(_) => "refused",
+                PgError::Untrusted(_) | PgError::NotPlannable(_) => "planning",
+                PgError::Locked(_) => "locked",
+                PgError::Tls(_) => "tls",
+                PgError::Db(_) => "database",
+            },
+            ScanError::Store(_) => "store",
+            ScanError::Panicked(_) => "panic",
+        }
+    }
 }
 
 /// What to collect and how patient to be.
@@ -80,6 +102,10 @@ pub struct CollectorConfig {
     /// Reuse the indexes, foreign keys and column statistics a scan read for this long while
     /// the catalog's signature (DDL, ANALYZE) stays the same; zero reads them every scan.
     pub schema_ttl: Duration,
+    /// Keep real-value samples (statements with their literal values, from the sampler) as
+    /// query samples and plan them. Off (`--no-real-values`): nothing with a literal value from
+    /// the workload is stored, and plans come only from normalized text (generic plans).
+    pub real_values: bool,
     /// Tests only: runs just before the plans are captured (to break the session, or panic,
     /// half-way through a scan).
     #[cfg(test)]
@@ -112,6 +138,7 @@ impl CollectorConfig {
             scan_timeout: Duration::from_secs(120),
             retention: Retention::default(),
             schema_ttl: Duration::from_secs(300),
+            real_values: true,
             #[cfg(test)]
             before_plans: None,
         }
@@ -174,6 +201,8 @@ pub struct Collector {
     analyzed: HashMap<String, (Millis, String)>,
     /// The schema definitions of an earlier scan, while the catalog has not changed.
     schema_cache: Option<SchemaCache>,
+    /// The cause class of the last scan's failure (`ScanError::kind`), None after a success.
+    last_failure: Option<&'static str>,
 }
 
 /// A schema snapshot, when it was read, and the catalog signature it was read with.
@@ -204,6 +233,7 @@ impl Collector {
             samples,
             analyzed: HashMap::new(),
             schema_cache: None,
+            last_failure: None,
         })
     }
 
@@ -215,12 +245,18 @@ impl Collector {
         &self.cfg
     }
 
+    /// Why the last scan failed, as a cause class (`ScanError::kind`); None when it completed.
+    pub fn last_failure(&self) -> Option<&'static str> {
+        self.last_failure
+    }
+
     /// Runs one scan and returns its summary (with `error` and `hint` set when it failed; the
     /// failure is recorded in the store without touching the last complete scan).
     #[tracing::instrument(level = "info", skip_all, fields(target = %self.cfg.target.display()))]
     pub async fn scan(&mut self) -> ScanSummary {
         let started_at = now_ms();
         let t0 = Instant::now();
+        self.last_failure = None;
         let result =
             match tokio::time::timeout(self.cfg.scan_timeout, self.scan_inner(started_at)).await {
                 Ok(r) => r,
@@ -287,6 +323,7 @@ impl Collector {
                 self.session = None;
             }
         }
+        self.last_failure = Some(e.kind());
         let summary = ScanSummary {
             scan_id: started_at,
             started_at,
@@ -369,7 +406,12 @@ impl Collector {
         let mut queries = Vec::with_capacity(kept.len());
         let mut metrics = Vec::with_capacity(kept.len());
         for q in &kept {
-            let sample = self.samples.get(&q.fingerprint);
+            // Without real values, no sample is read: the query keeps its normalized text.
+            let sample = if self.cfg.real_values {
+                self.samples.get(&q.fingerprint)
+            } else {
+                None
+            };
             let (raw_sql, raw_has_values) = match sample {
                 Some(s) => (s, true),
                 None => (q.norm_sql.clone(), false),

@@ -211,6 +211,57 @@ fn cli_parity_token_metrics_and_chat() {
         m.contains("optidb_scans_ok_total 1") && m.contains("# TYPE optidb_up gauge"),
         "{m}"
     );
+    // The histogram and the counters move after a scan and a failed request.
+    let (code, _, err) = optidb(&["scan", "--daemon", &d.base], &tok);
+    assert_eq!(code, 0, "{err}");
+    let failed = optidb_e2e::get_with_header(
+        &d.url("/queries/not-a-fingerprint"),
+        "authorization",
+        "Bearer s3cret-token-0123456789",
+    )
+    .unwrap();
+    assert!(failed.contains("\"error\""), "{failed}");
+    let after = ureq_get_with_token(&d.url("/metrics"), "s3cret-token-0123456789");
+    let scans = r#"optidb_scan_duration_seconds_count{outcome="ok"}"#;
+    let bad = r#"optidb_http_responses_total{route="/queries/{id}",status="4xx"}"#;
+    let ok = r#"optidb_http_responses_total{route="/metrics",status="2xx"}"#;
+    assert_eq!(metric(&m, scans), Some(1.0), "{m}");
+    assert_eq!(metric(&after, scans), Some(2.0), "{after}");
+    assert_eq!(
+        metric(&after, bad),
+        Some(metric(&m, bad).unwrap_or(0.0) + 1.0),
+        "{after}"
+    );
+    assert!(metric(&after, ok) > metric(&m, ok), "{after}");
+    assert!(
+        metric(
+            &after,
+            r#"optidb_http_responses_total{route="/bottlenecks",status="4xx"}"#
+        ) >= Some(1.0),
+        "the request without a token: {after}"
+    );
+    for want in [
+        "# TYPE optidb_scan_duration_seconds histogram",
+        r#"optidb_scan_duration_seconds_bucket{le="+Inf",outcome="ok"} 2"#,
+        "optidb_scans_ok_total 2",
+        "optidb_hypopg_available 1",
+        "# TYPE optidb_sampler_busy_seconds counter",
+        "# EOF",
+    ] {
+        assert!(after.contains(want), "{want}: {after}");
+    }
+    assert!(
+        metric(&after, "optidb_store_size_bytes") > Some(0.0),
+        "{after}"
+    );
+    assert!(
+        metric(&after, "optidb_statements_read_total") > Some(0.0),
+        "{after}"
+    );
+    // Labels carry names from fixed sets: no query text, no path with an id, no token.
+    for secret in ["tickets", "not-a-fingerprint", "s3cret", "buyer_id"] {
+        assert!(!after.contains(secret), "{secret} in /metrics: {after}");
+    }
 
     // No daemon at all: exit 3 with what to do.
     let (code, _, err) = optidb(
@@ -239,6 +290,13 @@ fn cli_parity_token_metrics_and_chat() {
     );
     assert_ne!(code, 0);
     assert!(err.contains("refusing to listen"), "{err}");
+}
+
+/// The value of one sample line (`name{labels} value`) of a /metrics text.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 fn ureq_get_with_token(url: &str, token: &str) -> String {

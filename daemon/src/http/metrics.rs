@@ -1,91 +1,109 @@
-//! `GET /metrics`: the daemon's own health in Prometheus' text format, so it can be watched
-//! like any other service.
+//! `GET /metrics`: the daemon's own health in the Prometheus/OpenMetrics text format, so it can
+//! be watched like any other service. Encoded by `prometheus-client` (the Prometheus project's
+//! Rust client, docs/observability in docs/api.md): the metrics kept as they happen
+//! (crate::app::telemetry) plus gauges read from `/health`'s figures and the store at scrape time.
 
 use crate::app::AppState;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use std::fmt::Write;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Registry, Unit};
 use std::sync::Arc;
+
+/// OpenMetrics' content type, which Prometheus negotiates and reads.
+const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let h = state.health().await;
-    let mut out = String::new();
-    let mut gauge = |name: &str, help: &str, kind: &str, value: String| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
-    };
-    gauge("optidb_up", "1 while the daemon runs.", "gauge", "1".into());
-    gauge(
-        "optidb_scans_ok_total",
-        "Scans that completed.",
-        "counter",
-        h.scans_ok.to_string(),
+    let store = state.store.clone();
+    let store_bytes = tokio::task::spawn_blocking(move || store.size_on_disk())
+        .await
+        .ok()
+        .and_then(|r| r.map_err(|e| tracing::debug!("store size: {e}")).ok());
+
+    // Figures /health already holds, read now (a registry per scrape: cheap, and a metric
+    // without a value yet — no scan so far — is simply absent).
+    let mut now = Registry::with_prefix("optidb");
+    now.register("up", "1 while the daemon runs", ConstGauge::new(1i64));
+    now.register(
+        "scans_ok",
+        "Scans that completed",
+        ConstCounter::new(h.scans_ok),
     );
-    gauge(
-        "optidb_scans_failed_total",
-        "Scans that failed (the last complete scan stays served).",
-        "counter",
-        h.scans_failed.to_string(),
+    now.register(
+        "scans_failed",
+        "Scans that failed (the last complete scan stays served)",
+        ConstCounter::new(h.scans_failed),
     );
-    gauge(
-        "optidb_database_reachable",
-        "1 when the last scan reached the database, 0 when it did not, -1 before the first scan.",
-        "gauge",
-        match h.database_reachable {
-            Some(true) => "1".into(),
-            Some(false) => "0".into(),
-            None => "-1".into(),
-        },
+    now.register(
+        "database_reachable",
+        "1 when the last scan reached the database, 0 when it did not, -1 before the first scan",
+        ConstGauge::new(match h.database_reachable {
+            Some(true) => 1i64,
+            Some(false) => 0,
+            None => -1,
+        }),
     );
     if let Some(s) = &h.last_scan {
-        gauge(
-            "optidb_last_scan_duration_ms",
-            "Duration of the last scan.",
-            "gauge",
-            format!("{:.3}", s.duration_ms),
+        now.register(
+            "last_scan_duration_ms",
+            "Duration of the last scan",
+            ConstGauge::new(s.duration_ms),
         );
-        gauge(
-            "optidb_last_scan_statements_seen",
-            "pg_stat_statements entries read by the last scan.",
-            "gauge",
-            s.statements_seen.to_string(),
+        now.register(
+            "last_scan_statements_seen",
+            "pg_stat_statements entries read by the last scan",
+            ConstGauge::new(s.statements_seen as i64),
         );
-        gauge(
-            "optidb_last_scan_queries_stored",
-            "Queries stored by the last scan.",
-            "gauge",
-            s.queries_stored.to_string(),
+        now.register(
+            "last_scan_queries_stored",
+            "Queries stored by the last scan",
+            ConstGauge::new(s.queries_stored as i64),
         );
-        gauge(
-            "optidb_last_scan_plans_captured",
-            "Plans captured by the last scan.",
-            "gauge",
-            s.plans_captured.to_string(),
+        now.register(
+            "last_scan_plans_captured",
+            "Plans captured by the last scan",
+            ConstGauge::new(s.plans_captured as i64),
         );
     }
     if let Some(t) = h.last_success_at {
-        gauge(
-            "optidb_last_success_timestamp_seconds",
-            "When the last complete scan started.",
-            "gauge",
-            format!("{:.3}", t as f64 / 1000.0),
+        now.register(
+            "last_success_timestamp_seconds",
+            "When the last complete scan started",
+            ConstGauge::new(t as f64 / 1000.0),
         );
     }
-    gauge(
-        "optidb_real_value_samples",
-        "Real-value statement samples held for EXPLAIN ANALYZE.",
-        "gauge",
-        h.real_value_samples.to_string(),
+    now.register(
+        "real_value_samples",
+        "Real-value statement samples held for EXPLAIN ANALYZE",
+        ConstGauge::new(h.real_value_samples as i64),
     );
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        out,
-    )
+    if let Some(hypopg) = h.security.hypopg {
+        now.register(
+            "hypopg_available",
+            "1 when hypopg is installed in the target database (what-if simulation works)",
+            ConstGauge::new(i64::from(hypopg)),
+        );
+    }
+    if let Some(bytes) = store_bytes {
+        now.register_with_unit(
+            "store_size",
+            "Size of the store on disk",
+            Unit::Bytes,
+            ConstGauge::new(bytes as i64),
+        );
+    }
+
+    let mut out = String::new();
+    let encoded = encode_registry(&mut out, &now)
+        .and_then(|()| encode_registry(&mut out, state.telemetry.registry()))
+        .and_then(|()| encode_eof(&mut out));
+    if let Err(e) = encoded {
+        tracing::warn!("cannot encode /metrics: {e}");
+    }
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], out)
 }

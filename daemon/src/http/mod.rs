@@ -55,26 +55,37 @@ pub fn router_with(state: Arc<AppState>, limits: Arc<limits::RequestLimits>) -> 
             state.clone(),
             auth::require_token,
         ))
-        .layer(axum::middleware::from_fn(log_request))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            log_request,
+        ))
         .with_state(state)
 }
 
 /// One log line per request: method, route (the matched pattern when there is one, else the
-/// path — never the query string, where a `/login?token=` would be), status and latency.
+/// path — never the query string, where a `/login?token=` would be), status and latency; and
+/// the same in /metrics (by route pattern only: an unmatched path is counted as `unmatched`).
 async fn log_request(
+    State(state): State<Arc<AppState>>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let method = req.method().clone();
-    let route = req
+    let matched = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .map(|m| m.as_str().to_string())
+        .map(|m| m.as_str().to_string());
+    let route = matched
+        .clone()
         .unwrap_or_else(|| req.uri().path().to_string());
     let t0 = std::time::Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16();
-    let ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let secs = t0.elapsed().as_secs_f64();
+    state
+        .telemetry
+        .http_response(matched.as_deref(), status, secs);
+    let ms = secs * 1000.0;
     if status >= 500 {
         tracing::warn!(%method, %route, status, latency_ms = ms, "request");
     } else {

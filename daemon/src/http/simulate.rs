@@ -111,7 +111,10 @@ pub async fn run_simulation(
         analyze_samples: state.sim.analyze_samples,
         tables: &tables,
     };
-    let sim = state.sim.simulate(&req).await.map_err(ApiError::from)?;
+    let sim = state.sim.simulate(&req).await.map_err(|e| {
+        state.telemetry.simulation_failed(&e);
+        ApiError::from(e)
+    })?;
 
     let store = state.store.clone();
     let target = state.target_id.clone();
@@ -245,7 +248,10 @@ pub async fn simulate_workload(
         .sim
         .simulate_workload(state.target_id.as_str(), &client.0, &wq, &ddls)
         .await
-        .map_err(ApiError::from)?;
+        .map_err(|e| {
+            state.telemetry.simulation_failed(&e);
+            ApiError::from(e)
+        })?;
     let saved_pct = if saving.affected_ms > 0.0 {
         100.0 * saving.saved_ms / saving.affected_ms
     } else {

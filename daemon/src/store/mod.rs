@@ -196,7 +196,9 @@ impl Store {
             source,
         };
         std::fs::create_dir_all(dir).map_err(|e| open_err(sled::Error::Io(e)))?;
-        restrict_permissions(dir);
+        // Looser permissions are worth a warning only on a store that already held data.
+        let existing = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
+        restrict_permissions(dir, existing);
         let db = open_sled(dir).map_err(|e| match e {
             Opened::Locked => StoreError::Locked {
                 dir: dir.to_path_buf(),
@@ -226,7 +228,7 @@ impl Store {
             }
         }
         // The files sled just created (the directory's 0700 already keeps others out).
-        restrict_permissions(dir);
+        restrict_permissions(dir, false);
         Ok(Store {
             db,
             dir: dir.to_path_buf(),
@@ -289,9 +291,9 @@ impl Store {
 
 /// The store holds query texts and, when enabled, real-value samples: its directory is made
 /// 0700 and every file in it 0600 (subdirectories 0700), tightening a store that was looser —
-/// with a warning naming it, since other users could have read it until now. What cannot be
-/// changed (another owner) is a warning too: the store still opens.
-fn restrict_permissions(dir: &Path) {
+/// with a warning naming it when `warn` (a store that held data: other users could have read
+/// it until now). What cannot be changed (another owner) is a warning too: the store still opens.
+fn restrict_permissions(dir: &Path, warn: bool) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -329,7 +331,7 @@ fn restrict_permissions(dir: &Path) {
         }
         let mut loosened = Vec::new();
         walk(dir, true, &mut loosened);
-        if !loosened.is_empty() {
+        if warn && !loosened.is_empty() {
             tracing::warn!(
                 "the store at {} was readable by other users; restricted to its owner (0700 \
                  directories, 0600 files): {}",
@@ -339,7 +341,7 @@ fn restrict_permissions(dir: &Path) {
         }
     }
     #[cfg(not(unix))]
-    let _ = dir;
+    let _ = (dir, warn);
 }
 
 enum Opened {
