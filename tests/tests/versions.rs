@@ -324,7 +324,7 @@ fn old_pg_stat_statements_is_named(
         let s = optidb::pg::connect(&optidb::pg::TargetConfig::sandbox(sb.url()))
             .await
             .map_err(|e| format!("connect: {e}"))?;
-        let mut texts = std::collections::HashMap::new();
+        let mut texts = optidb::collect::statements::TextCache::default();
         match optidb::collect::statements::read(&s, &mut texts, None, 0).await {
             Ok(_) => Err("pg_stat_statements 1.8 was read as if it were 1.9".to_string()),
             Err(e) => Ok(e),
