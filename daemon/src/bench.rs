@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+pub mod http_load;
 pub mod load;
 
 /// Measure OptiDB's own speed.
@@ -56,6 +57,9 @@ pub enum BenchWhat {
     /// What 3 and 30 parallel simulations cost the database's own workload: pgbench with and
     /// without simulations sent to an in-process daemon (a throwaway sandbox with the demo seed).
     SimulateLoad(load::LoadArgs),
+    /// N concurrent `GET /bottlenecks` (default 10,000) against a daemon run as a child process:
+    /// answers, latency, /health during the flood, the daemon's peak RSS.
+    HttpLoad(http_load::HttpLoadArgs),
 }
 
 /// One measured row.
@@ -158,6 +162,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
             }
             Ok(crate::cli::exit::OK)
         }
+        BenchWhat::HttpLoad(a) => http_load::main(a, args.json),
         BenchWhat::SimulateLoad(a) => {
             let rt = tokio::runtime::Runtime::new()?;
             let (rows, notes) = rt.block_on(load::bench_simulate_load(a))?;

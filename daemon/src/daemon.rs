@@ -287,14 +287,12 @@ pub async fn start(args: DaemonArgs) -> anyhow::Result<Running> {
     state.token = token;
     let state = Arc::new(state);
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot listen on {}: {e} (is another optidb running? pass --listen)",
-                args.listen
-            )
-        })?;
+    let listener = listen(args.listen).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen on {}: {e} (is another optidb running? pass --listen)",
+            args.listen
+        )
+    })?;
     let addr = listener.local_addr()?;
 
     let mut tasks = tokio::task::JoinSet::new();
@@ -355,6 +353,23 @@ pub async fn start(args: DaemonArgs) -> anyhow::Result<Running> {
         stop_tx,
         server,
     })
+}
+
+/// Connections the kernel queues for the daemon beyond those it serves (capped by
+/// net.core.somaxconn). tokio's `TcpListener::bind` asks for 1,024; under a flood of 10,000
+/// connections the rest were reset (docs/performance.md, "Bounded resources").
+const LISTEN_BACKLOG: u32 = 8192;
+
+/// A listening socket with [`LISTEN_BACKLOG`].
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Scans every `interval`; after a failure, retries sooner with exponential backoff (1 s, 2 s,
