@@ -1179,6 +1179,56 @@ fn tags_and_wait_profiles_are_stored_with_their_scan_and_trimmed_like_history() 
     for d in 0..=3 {
         let at = T0 + d * DAY;
 
+        let mut w = scan(at, &["a", "b"]);
+        w.tags = vec![
+            ("a".into(), tag("contention", at)),
+            ("a".into(), tag("spike", at)),
+        ];
+        w.waits = vec![waits("a", at, 30), waits("b", at, 0)];
+        s.commit_scan(&t, w, &r).unwrap();
+    }
+    let latest = T0 + 3 * DAY;
+    let tags = s.tags(&t).unwrap();
+    assert_eq!(tags.len(), 2);
+    assert_eq!(tags[0], ("a".to_string(), tag("contention", latest)));
+    assert_eq!(s.query_tags(&t, "a").unwrap().len(), 2);
+    assert!(s.query_tags(&t, "b").unwrap().is_empty());
+    let w = s.latest_waits(&t, "a").unwrap().unwrap();
+    assert_eq!((w.captured_at, w.lock), (latest, 30));
+    assert!((w.lock_share() - 0.75).abs() < 1e-9);
+    // History within retention: days 1, 2, 3 (the cutoff is day 1).
+    let days: Vec<i64> = s
+        .waits(&t, "a", 100)
+        .unwrap()
+        .iter()
+        .map(|w| (w.captured_at - T0) / DAY)
+        .collect();
+    assert_eq!(days, [1, 2, 3]);
+    assert!(!s.db.contains_key(Keys(&t).scan_tags(T0)).unwrap());
+    assert_eq!(s.scan_tags(&t, T0 + DAY).unwrap().len(), 2);
+    // A scan without tags or waits (a producer found nothing) clears the latest view.
+    s.commit_scan(&t, scan(T0 + 4 * DAY, &["a"]), &r).unwrap();
+    assert!(s.tags(&t).unwrap().is_empty());
+    assert_eq!(s.latest_waits(&t, "a").unwrap(), None);
+    // A tag or profile of a query the store does not hold is refused (nothing written).
+    let mut bad = scan(T0 + 5 * DAY, &["a"]);
+    bad.tags = vec![("zz".into(), tag("spike", T0))];
+    assert!(s.commit_scan(&t, bad, &r).is_err());
+    assert_eq!(s.latest_scan_id(&t).unwrap(), Some(T0 + 4 * DAY));
+}
+
+#[test]
+fn a_scan_stored_before_tags_existed_reads_as_untagged() {
+    let (_d, s, t) = setup();
+    s.commit_scan(&t, scan(T0, &["a"]), &Retention::default())
+        .unwrap();
+    // What the previous version wrote: no scantag key, no wait profiles.
+    s.db.remove(Keys(&t).scan_tags(T0)).unwrap();
+    assert!(s.tags(&t).unwrap().is_empty());
+    assert!(s.query_tags(&t, "a").unwrap().is_empty());
+    assert_eq!(s.latest_waits(&t, "a").unwrap(), None);
+}
+
 fn sim(query_id: &str, sim_id: &str, ran_at: i64) -> optidb_core::model::Simulation {
     optidb_core::model::Simulation {
         id: sim_id.into(),
@@ -1402,53 +1452,4 @@ fn families_are_stored_per_scan_and_trimmed_with_it() {
         1,
         "only the kept scans' families remain: {keys:?}"
     );
-}
-        let mut w = scan(at, &["a", "b"]);
-        w.tags = vec![
-            ("a".into(), tag("contention", at)),
-            ("a".into(), tag("spike", at)),
-        ];
-        w.waits = vec![waits("a", at, 30), waits("b", at, 0)];
-        s.commit_scan(&t, w, &r).unwrap();
-    }
-    let latest = T0 + 3 * DAY;
-    let tags = s.tags(&t).unwrap();
-    assert_eq!(tags.len(), 2);
-    assert_eq!(tags[0], ("a".to_string(), tag("contention", latest)));
-    assert_eq!(s.query_tags(&t, "a").unwrap().len(), 2);
-    assert!(s.query_tags(&t, "b").unwrap().is_empty());
-    let w = s.latest_waits(&t, "a").unwrap().unwrap();
-    assert_eq!((w.captured_at, w.lock), (latest, 30));
-    assert!((w.lock_share() - 0.75).abs() < 1e-9);
-    // History within retention: days 1, 2, 3 (the cutoff is day 1).
-    let days: Vec<i64> = s
-        .waits(&t, "a", 100)
-        .unwrap()
-        .iter()
-        .map(|w| (w.captured_at - T0) / DAY)
-        .collect();
-    assert_eq!(days, [1, 2, 3]);
-    assert!(!s.db.contains_key(Keys(&t).scan_tags(T0)).unwrap());
-    assert_eq!(s.scan_tags(&t, T0 + DAY).unwrap().len(), 2);
-    // A scan without tags or waits (a producer found nothing) clears the latest view.
-    s.commit_scan(&t, scan(T0 + 4 * DAY, &["a"]), &r).unwrap();
-    assert!(s.tags(&t).unwrap().is_empty());
-    assert_eq!(s.latest_waits(&t, "a").unwrap(), None);
-    // A tag or profile of a query the store does not hold is refused (nothing written).
-    let mut bad = scan(T0 + 5 * DAY, &["a"]);
-    bad.tags = vec![("zz".into(), tag("spike", T0))];
-    assert!(s.commit_scan(&t, bad, &r).is_err());
-    assert_eq!(s.latest_scan_id(&t).unwrap(), Some(T0 + 4 * DAY));
-}
-
-#[test]
-fn a_scan_stored_before_tags_existed_reads_as_untagged() {
-    let (_d, s, t) = setup();
-    s.commit_scan(&t, scan(T0, &["a"]), &Retention::default())
-        .unwrap();
-    // What the previous version wrote: no scantag key, no wait profiles.
-    s.db.remove(Keys(&t).scan_tags(T0)).unwrap();
-    assert!(s.tags(&t).unwrap().is_empty());
-    assert!(s.query_tags(&t, "a").unwrap().is_empty());
-    assert_eq!(s.latest_waits(&t, "a").unwrap(), None);
 }
