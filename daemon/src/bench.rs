@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+pub mod families;
 pub mod http_load;
 pub mod load;
 
@@ -57,6 +58,9 @@ pub enum BenchWhat {
     /// What 3 and 30 parallel simulations cost the database's own workload: pgbench with and
     /// without simulations sent to an in-process daemon (a throwaway sandbox with the demo seed).
     SimulateLoad(load::LoadArgs),
+    /// How long grouping 100, 1,000 and 5,000 distinct statements into query families takes
+    /// (features, TF-IDF, k-means with the choice of k, labels; no database).
+    Families(families::FamiliesArgs),
     /// N concurrent `GET /bottlenecks` (default 10,000) against a daemon run as a child process:
     /// answers, latency, /health during the flood, the daemon's peak RSS.
     HttpLoad(http_load::HttpLoadArgs),
@@ -163,6 +167,29 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
             Ok(crate::cli::exit::OK)
         }
         BenchWhat::HttpLoad(a) => http_load::main(a, args.json),
+        BenchWhat::Families(a) => {
+            let rows = families::run(a);
+            if args.json {
+                crate::cli::print_line(&serde_json::to_string_pretty(&rows)?)?;
+            } else {
+                crate::cli::print_line(&format!(
+                    "{:>8} {:>12} {:>14} {:>10} {:>4} {:>10}",
+                    "queries", "features ms", "clustering ms", "total ms", "k", "silhouette"
+                ))?;
+                for r in &rows {
+                    crate::cli::print_line(&format!(
+                        "{:>8} {:>12.1} {:>14.1} {:>10.1} {:>4} {:>10.2}",
+                        r.queries,
+                        r.features_ms,
+                        r.clustering_ms,
+                        r.total_ms,
+                        r.k,
+                        r.silhouette.unwrap_or(0.0)
+                    ))?;
+                }
+            }
+            Ok(crate::cli::exit::OK)
+        }
         BenchWhat::SimulateLoad(a) => {
             let rt = tokio::runtime::Runtime::new()?;
             let (rows, notes) = rt.block_on(load::bench_simulate_load(a))?;

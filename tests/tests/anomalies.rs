@@ -20,7 +20,7 @@ fn sandbox() -> Sandbox {
     let sb = Sandbox::start(SandboxOptions::default()).expect("sandbox");
     sb.batch_execute(
         "CREATE TABLE acct (id int PRIMARY KEY, status int NOT NULL, note text);
-         INSERT INTO acct SELECT g, g % 1000, md5(g::text) FROM generate_series(1, 200000) g;
+         INSERT INTO acct SELECT g, g % 20000, md5(g::text) FROM generate_series(1, 200000) g;
          CREATE INDEX acct_status ON acct (status);
          CREATE TABLE knob (ms float8 NOT NULL);
          INSERT INTO knob VALUES (0);
@@ -41,11 +41,11 @@ fn workload(sb: &Sandbox) {
         sb.batch_execute(&format!("{STEADY}{}", i + 1))
             .expect("steady");
     }
-    for i in 0..4 {
+    for i in 0..8 {
         sb.batch_execute(&format!("{SPIKY}{}", i + 1))
             .expect("spiky");
     }
-    for i in 0..4 {
+    for i in 0..8 {
         sb.batch_execute(&format!("{REGRESS}{}", i * 7))
             .expect("regress");
     }
@@ -72,7 +72,6 @@ fn tags(d: &Daemon, id: &str) -> (Vec<String>, Value) {
 }
 
 #[test]
-#[ignore = "the anomaly tags reach GET /queries once the tags plumbing lands"]
 fn spikes_plan_regressions_and_a_steady_query_over_twenty_scans() {
     let sb = sandbox();
     let dir = tempfile::tempdir().unwrap();
@@ -94,7 +93,10 @@ fn spikes_plan_regressions_and_a_steady_query_over_twenty_scans() {
     for _ in 0..8 {
         step(&sb, &d);
     }
-    assert!(tags(&d, &spiky).0.is_empty() && tags(&d, &regress).0.is_empty());
+    for id in [&spiky, &regress] {
+        let (t, v) = tags(&d, id);
+        assert!(t.is_empty(), "a steady baseline has no tags: {v}");
+    }
 
     // One interval where delay() sleeps 40 ms per call: a spike, with no lock anywhere.
     sb.batch_execute("UPDATE knob SET ms = 40").unwrap();
@@ -228,6 +230,21 @@ fn families_on_every_surface() {
     let upd = id_of("UPDATE coupon SET used = true WHERE id = ");
     let q = get(&d.url(&format!("/queries/{upd}"))).unwrap().body;
     assert_eq!(q["family"]["label"], "coupon_update_pk", "{q}");
+
+    // The dashboard: a families page, and a family chip on each row of the list.
+    let page = get(&d.url("/ui/families")).unwrap();
+    assert_eq!(page.status, 200);
+    let html = page.body.as_str().unwrap_or("");
+    assert!(
+        html.contains("coupon_update_pk") && html.contains(&format!("/ui/queries/{upd}")),
+        "{html}"
+    );
+    let list = get(&d.url("/ui")).unwrap();
+    let html = list.body.as_str().unwrap_or("");
+    assert!(
+        html.contains(r#"class="badge family" href="/ui/families#coupon_update_pk""#),
+        "{html}"
+    );
 
     // The same families after another scan of the same workload.
     scan(&d);

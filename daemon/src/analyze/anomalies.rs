@@ -36,11 +36,12 @@
 //!
 //! `since` is the captured_at of the first interval that shows the finding.
 
+use optidb_core::family::FamilySet;
 use optidb_core::format;
-use optidb_core::model::{Metric, Millis, Plan, PlanKind, QueryId, QueryTag};
+use optidb_core::model::{tag, Metric, Millis, Plan, PlanKind, Query, QueryId, QueryTag};
 use optidb_core::time::human;
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Interval means in a baseline: the last 30 before the ones judged.
 pub const WINDOW: usize = 30;
@@ -58,8 +59,9 @@ pub const MAD_K: f64 = 3.0;
 pub const MAD_SCALE: f64 = 1.4826;
 /// The spread never counts as less than 5% of the median.
 pub const MAD_FLOOR: f64 = 0.05;
-/// A high value is at least this much above the median.
-pub const MIN_DELTA_MS: f64 = 1.0;
+/// A high value is at least this much above the median: below it, a busy CPU (one preemption
+/// is a few ms, spread over an interval's calls) looks like a spike of a fast query.
+pub const MIN_DELTA_MS: f64 = 2.0;
 /// A plan change stays a finding for this many scans.
 pub const PLAN_RECENT: usize = 3;
 /// `new`: first stored within this many scans…
@@ -228,6 +230,104 @@ pub fn detect(input: &AnomalyInput<'_>) -> BTreeMap<QueryId, Vec<QueryTag>> {
     out
 }
 
+/// The producer of `spike`, `regression`, `plan_changed` and `new` tags (one of
+/// [`super::time::PRODUCERS`]).
+pub fn tags(input: &super::time::TimeInput<'_>) -> Vec<(QueryId, QueryTag)> {
+    scan_tags(
+        input.now,
+        input.queries,
+        input.metrics,
+        input.plans,
+        input.past_metrics,
+        input.past_plans,
+        None,
+    )
+}
+
+/// The anomaly tags of one scan, from what every producer of tags gets: this scan's queries,
+/// metrics and plans, and each query's stored metrics and plans before it (oldest first).
+/// The scans are the times any query has a metric; a query's first scan is its oldest stored
+/// metric; ranks are by this scan's total time; family baselines use `families` (computed
+/// from the queries when `None`).
+pub fn scan_tags(
+    now: Millis,
+    queries: &[Query],
+    metrics: &[Metric],
+    plans: &[Plan],
+    past_metrics: &HashMap<QueryId, Vec<Metric>>,
+    past_plans: &HashMap<QueryId, Vec<Plan>>,
+    families: Option<&FamilySet>,
+) -> Vec<(QueryId, QueryTag)> {
+    let computed;
+    let families = match families {
+        Some(f) => f,
+        None => {
+            computed = super::families::for_scan(now, queries, &Default::default());
+            &computed
+        }
+    };
+    let mut scans: Vec<Millis> = past_metrics
+        .values()
+        .flatten()
+        .map(|m| m.captured_at)
+        .filter(|at| *at < now)
+        .collect();
+    scans.push(now);
+    scans.sort_unstable();
+    scans.dedup();
+    let mut order: Vec<&Metric> = metrics.iter().collect();
+    order.sort_by(|a, b| {
+        b.total_ms
+            .total_cmp(&a.total_ms)
+            .then(a.query_id.cmp(&b.query_id))
+    });
+    let rank: HashMap<&str, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.query_id.as_str(), i))
+        .collect();
+    let mut all_metrics: BTreeMap<&str, Vec<Metric>> = BTreeMap::new();
+    let mut all_plans: BTreeMap<&str, Vec<Plan>> = BTreeMap::new();
+    for q in queries {
+        let mut m: Vec<Metric> = past_metrics
+            .get(&q.id)
+            .map(|v| v.iter().filter(|m| m.captured_at < now).cloned().collect())
+            .unwrap_or_default();
+        m.extend(metrics.iter().filter(|x| x.query_id == q.id).cloned());
+        let mut p: Vec<Plan> = past_plans
+            .get(&q.id)
+            .map(|v| v.iter().filter(|p| p.captured_at < now).cloned().collect())
+            .unwrap_or_default();
+        p.extend(plans.iter().filter(|x| x.query_id == q.id).cloned());
+        all_metrics.insert(&q.id, m);
+        all_plans.insert(&q.id, p);
+    }
+    let empty_m: Vec<Metric> = Vec::new();
+    let empty_p: Vec<Plan> = Vec::new();
+    let histories: Vec<QueryHistory<'_>> = queries
+        .iter()
+        .map(|q| {
+            let m = all_metrics.get(q.id.as_str()).unwrap_or(&empty_m);
+            QueryHistory {
+                query_id: &q.id,
+                first_seen: m.first().map(|m| m.captured_at).unwrap_or(now),
+                metrics: m,
+                plans: all_plans.get(q.id.as_str()).unwrap_or(&empty_p),
+                rank: rank.get(q.id.as_str()).copied().unwrap_or(usize::MAX),
+                family: families.of(&q.id).map(|f| f.label.as_str()),
+            }
+        })
+        .collect();
+    detect(&AnomalyInput {
+        now,
+        scans: &scans,
+        queries: &histories,
+    })
+    .into_iter()
+    .flat_map(|(id, tags)| tags.into_iter().map(move |t| (id.clone(), t)))
+    .collect()
+}
+
 /// This scan's interval mean, when this scan's interval had calls.
 fn current(now: Millis, s: &[(Millis, f64)]) -> Option<(Millis, f64)> {
     s.last().copied().filter(|(at, _)| *at == now)
@@ -258,7 +358,7 @@ fn spike(
         return None;
     }
     Some(QueryTag {
-        tag: "spike".into(),
+        tag: tag::SPIKE.into(),
         evidence: format!(
             "interval mean {} at {} is {:.1}× {}",
             format::ms(v),
@@ -327,7 +427,7 @@ fn regression(now: Millis, s: &[(Millis, f64)]) -> Option<QueryTag> {
     let recent_median = median(&recent.iter().map(|p| p.1).collect::<Vec<_>>())?;
     let since = recent.first()?.0;
     Some(QueryTag {
-        tag: "regression".into(),
+        tag: tag::REGRESSION.into(),
         evidence: format!(
             "the last {SUSTAIN} interval means (median {}, since {}) all stay above {:.1}× {}",
             format::ms(recent_median),
@@ -421,7 +521,7 @@ fn plan_changed(
         _ => String::new(),
     };
     Some(QueryTag {
-        tag: "plan_changed".into(),
+        tag: tag::PLAN_CHANGED.into(),
         evidence: format!(
             "the generic plan changed at {}: {} → {}{means}",
             human(after.captured_at),
@@ -460,7 +560,7 @@ fn new(input: &AnomalyInput<'_>, q: &QueryHistory<'_>) -> Option<QueryTag> {
         .count();
     let m = q.metrics.last()?;
     Some(QueryTag {
-        tag: "new".into(),
+        tag: tag::NEW.into(),
         evidence: format!(
             "first seen at {} ({scans_ago} scans ago) and already #{} by total time ({} over {} calls)",
             human(q.first_seen),
@@ -606,7 +706,8 @@ mod tests {
         // Sub-millisecond queries need to be at least MIN_DELTA_MS slower.
         let b = Baseline::of(&[(0, 0.05), (1, 0.05), (2, 0.06)], "own").unwrap();
         assert!(!b.is_high(0.5, SPIKE_RATIO));
-        assert!(b.is_high(1.2, SPIKE_RATIO));
+        assert!(!b.is_high(1.9, SPIKE_RATIO));
+        assert!(b.is_high(2.2, SPIKE_RATIO));
     }
 
     #[test]
@@ -804,6 +905,29 @@ mod tests {
             queries: &q5
         })
         .is_empty());
+    }
+
+    #[test]
+    fn scan_tags_joins_the_stored_history_with_this_scan() {
+        let means = [10.0, 11.0, 9.0, 10.0, 10.5, 10.2, 9.8, 45.0];
+        let all = history(&means);
+        let now = all[7].captured_at;
+        let past = HashMap::from([("q".to_string(), all[..7].to_vec())]);
+        let q = Query {
+            id: "q".into(),
+            fingerprint: "q".into(),
+            raw_sql: "SELECT 1 FROM t WHERE a = $1".into(),
+            raw_has_values: false,
+            norm_sql: "SELECT 1 FROM t WHERE a = $1".into(),
+            first_seen: now,
+            last_seen: now,
+            pgss_queryids: vec![],
+        };
+        let tags = scan_tags(now, &[q], &all[7..], &[], &past, &HashMap::new(), None);
+        assert_eq!(tags.len(), 1, "{tags:?}");
+        assert_eq!(tags[0].0, "q");
+        assert_eq!(tags[0].1.tag, "spike");
+        assert_eq!(tags[0].1.detail["baseline"]["intervals"], 7);
     }
 
     #[test]

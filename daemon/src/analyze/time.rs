@@ -32,7 +32,7 @@ pub struct TimeInput<'a> {
 pub type Producer = fn(&TimeInput<'_>) -> Vec<(QueryId, QueryTag)>;
 
 /// Every producer, in the order their tags are shown.
-pub const PRODUCERS: &[Producer] = &[super::contention::tags];
+pub const PRODUCERS: &[Producer] = &[super::contention::tags, super::anomalies::tags];
 
 /// The tags of one scan: every producer's, in [`PRODUCERS`] order.
 pub fn tags(input: &TimeInput<'_>) -> Vec<(QueryId, QueryTag)> {

@@ -23,6 +23,8 @@ pub(super) struct RowView {
     pub(super) ddl: Option<String>,
     pub(super) badges: Vec<Badge>,
     pub(super) more_recs: usize,
+    /// The query's family label and size.
+    pub(super) family: Option<(String, usize)>,
 }
 
 #[derive(Template)]
@@ -58,6 +60,7 @@ pub(super) fn row_view(b: views::Bottleneck) -> RowView {
         reason,
         ddl: b.ddl,
         more_recs: b.recommendations.len().saturating_sub(1),
+        family: b.family.map(|f| (f.label, f.size)),
         badges,
         id: b.query_id,
         query: b.query,

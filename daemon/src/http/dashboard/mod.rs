@@ -4,6 +4,7 @@
 
 mod assets;
 pub mod csrf;
+mod families;
 mod list;
 mod query;
 mod render;
@@ -34,6 +35,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/", get(list_page))
         .route("/ui", get(list_page))
         .route("/ui/queries/{id}", get(query_page))
+        .route("/ui/families", get(families::families_page))
         .route("/ui/queries/{id}/simulate", post(simulate))
         .route("/static/htmx.min.js", get(htmx_js))
         .route("/static/dashboard.css", get(dashboard_css))
