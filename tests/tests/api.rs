@@ -246,6 +246,7 @@ fn cli_parity_token_metrics_and_chat() {
         "optidb_scans_ok_total 2",
         "optidb_hypopg_available 1",
         "# TYPE optidb_sampler_busy_seconds counter",
+        "# TYPE optidb_sampler_ticks counter",
         "# EOF",
     ] {
         assert!(after.contains(want), "{want}: {after}");

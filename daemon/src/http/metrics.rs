@@ -89,6 +89,26 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             ConstGauge::new(i64::from(hypopg)),
         );
     }
+    // The sampler's own account of its pace (collect/sampler.rs paces itself to ≤1% busy).
+    let stats = state.samples.stats();
+    let load = |v: &std::sync::atomic::AtomicU64| v.load(std::sync::atomic::Ordering::Relaxed);
+    now.register(
+        "sampler_ticks",
+        "pg_stat_activity samples taken (one statement each)",
+        ConstCounter::new(load(&stats.ticks)),
+    );
+    now.register_with_unit(
+        "sampler_last_tick",
+        "Time the last sample took on the target",
+        Unit::Seconds,
+        ConstGauge::new(load(&stats.last_tick_us) as f64 / 1e6),
+    );
+    now.register_with_unit(
+        "sampler_pause",
+        "Pause between samples now (above the configured interval when the target is slow)",
+        Unit::Seconds,
+        ConstGauge::new(load(&stats.pause_ms) as f64 / 1e3),
+    );
     if let Some(bytes) = store_bytes {
         now.register_with_unit(
             "store_size",

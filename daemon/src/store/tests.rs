@@ -1178,7 +1178,6 @@ fn tags_and_wait_profiles_are_stored_with_their_scan_and_trimmed_like_history() 
     assert!(s.tags(&t).unwrap().is_empty());
     for d in 0..=3 {
         let at = T0 + d * DAY;
-
         let mut w = scan(at, &["a", "b"]);
         w.tags = vec![
             ("a".into(), tag("contention", at)),
