@@ -9,6 +9,7 @@
 
 use anyhow::{Context, Result};
 use optidb::analyze::advisor::for_query;
+use optidb::http::views::Bottleneck;
 use optidb::sandbox::{Sandbox, SandboxOptions};
 use optidb::seed::{self, FindingType, SeedOptions};
 use optidb::store::Store;
@@ -27,6 +28,10 @@ struct Want {
     rec_type: Option<RecType>,
     /// Anomaly patterns: no index recommendation, anything else allowed.
     no_index_only: bool,
+    /// Findings in time the statement must carry (`contention` …), and the blocker a
+    /// contention finding must name.
+    tags: Vec<String>,
+    blocker: Option<String>,
     table: String,
     columns: Vec<String>,
     using: Option<String>,
@@ -274,7 +279,7 @@ async fn scan_around<F, Fut>(
     sb: &Sandbox,
     login: Login,
     workload: F,
-) -> Result<(Vec<Recommendation>, String)>
+) -> Result<(Vec<Recommendation>, String, Vec<Bottleneck>)>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
@@ -301,8 +306,21 @@ where
     let s = Store::open(store.path())?;
     let (target, _) = s.targets()?.pop().context("a target")?;
     let recs = s.recommendations(&target)?;
+    let rows = optidb::http::views::bottlenecks(&s, &target, 1000)?;
+    for r in &rows {
+        if let Some(w) = s.latest_waits(&target, &r.query_id)? {
+            eprintln!(
+                "waits: {} samples: {} ({})",
+                r.query_id,
+                w.samples,
+                w.summary()
+            );
+        }
+    }
     // Every workload here is several kinds of work: at least two query families.
-    let families = s.families(&target)?.context("families stored with the scan")?;
+    let families = s
+        .families(&target)?
+        .context("families stored with the scan")?;
     let labels: Vec<&str> = families.families.iter().map(|f| f.label.as_str()).collect();
     eprintln!("families: {labels:?} ({})", families.criterion);
     anyhow::ensure!(labels.len() >= 2, "at least two families: {labels:?}");
@@ -315,7 +333,7 @@ where
             d.reason
         );
     }
-    Ok((recs, stderr))
+    Ok((recs, stderr, rows))
 }
 
 fn rec_type(k: &FindingType) -> Option<RecType> {
@@ -344,29 +362,99 @@ async fn seed_findings_are_at_the_top_and_controls_get_none() -> Result<()> {
             query_id: p.fingerprint()?,
             rec_type: rec_type(&f.kind),
             no_index_only: matches!(f.kind, FindingType::Anomaly),
+            tags: f.tags.clone(),
+            blocker: f.blocker.clone(),
             table: f.table.clone(),
             columns: f.columns.clone(),
             using: f.using.clone(),
         });
     }
     let u = url.clone();
-    let (recs, _) = scan_around(&sb, Login::Sandbox, || async move {
-        seed::run_workload(
-            &u,
-            &SeedOptions {
-                calls_scale: 0.2,
-                phases: vec![1],
-            },
-        )
-        .await?
-        .check()?;
+    let (recs, _, rows) = scan_around(&sb, Login::Sandbox, || async move {
+        // Phase 1, then phase 2 (the same application while a batch job holds coupon rows)
+        // at a smaller scale: enough lock waits for the sampler, little extra time.
+        for (phase, calls_scale) in [(1, 0.2), (2, 0.25)] {
+            let t = std::time::Instant::now();
+            seed::run_workload(
+                &u,
+                &SeedOptions {
+                    calls_scale,
+                    phases: vec![phase],
+                },
+            )
+            .await?
+            .check()?;
+            eprintln!("phase {phase}: {:.1} s", t.elapsed().as_secs_f64());
+        }
         Ok(())
     })
     .await?;
     let s = check("seed", &recs, &wants);
     assert_ddl_builds(&url, &recs).await?;
     assert_score("seed", &s);
+    check_tags(&rows, &wants);
     Ok(())
+}
+
+/// Findings in time: each wanted tag is on its statement's bottleneck row; a `contention`
+/// finding names the blocker, its reason (the headline) speaks of the lock wait and its
+/// headline advice is no index; no negative control is tagged `contention`.
+fn check_tags(rows: &[Bottleneck], wants: &[Want]) {
+    let mut failures = Vec::new();
+    for w in wants {
+        let row = rows.iter().find(|r| r.query_id == w.query_id);
+        let names: Vec<&str> = row
+            .map(|r| r.tags.iter().map(|t| t.tag.as_str()).collect())
+            .unwrap_or_default();
+        if w.rec_type.is_none() && !w.no_index_only && names.contains(&"contention") {
+            failures.push(format!("{} (control) is tagged contention", w.name));
+        }
+        if w.tags.is_empty() {
+            continue;
+        }
+        let Some(row) = row else {
+            failures.push(format!("{}: not among the bottlenecks", w.name));
+            continue;
+        };
+        eprintln!(
+            "[tags] {}: {:?}\n    reason: {}\n    headline ddl: {:?}",
+            w.name, names, row.reason, row.ddl
+        );
+        for want in &w.tags {
+            if !names.contains(&want.as_str()) {
+                failures.push(format!("{}: not tagged {want} (tags {names:?})", w.name));
+            }
+        }
+        let Some(c) = row.tags.iter().find(|t| t.tag == "contention") else {
+            continue;
+        };
+        eprintln!("    evidence: {}\n    detail: {}", c.evidence, c.detail);
+        if let Some(b) = &w.blocker {
+            if !c.evidence.contains(b.as_str()) {
+                failures.push(format!(
+                    "{}: the blocker {b} is not named: {}",
+                    w.name, c.evidence
+                ));
+            }
+        }
+        if !row.reason.contains("lock") {
+            failures.push(format!(
+                "{}: the reason does not mention the lock wait: {}",
+                w.name, row.reason
+            ));
+        }
+        if row
+            .ddl
+            .as_deref()
+            .is_some_and(optidb_core::model::ddl_creates_index)
+        {
+            failures.push(format!(
+                "{}: an index is the headline: {:?}",
+                w.name, row.ddl
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "tags:\n{}", failures.join("\n"));
 }
 
 /// A lending library: nothing shares a name with the seed.
@@ -577,6 +665,8 @@ async fn a_second_schema_gets_its_findings_too() -> Result<()> {
                 query_id,
                 rec_type: Some(*t),
                 no_index_only: false,
+                tags: vec![],
+                blocker: None,
                 table: table.to_string(),
                 columns: cols.iter().map(|c| c.to_string()).collect(),
                 using: using.map(str::to_string),
@@ -586,6 +676,8 @@ async fn a_second_schema_gets_its_findings_too() -> Result<()> {
                 query_id,
                 rec_type: None,
                 no_index_only: false,
+                tags: vec![],
+                blocker: None,
                 table: String::new(),
                 columns: vec![],
                 using: None,
@@ -593,7 +685,7 @@ async fn a_second_schema_gets_its_findings_too() -> Result<()> {
         });
     }
     let u = url.clone();
-    let (recs, _) = scan_around(&sb, Login::LeastPrivileged, || async move {
+    let (recs, _, _) = scan_around(&sb, Login::LeastPrivileged, || async move {
         let client = seed::connect(&u, "library-app").await?;
         // Interleave the patterns as an application would.
         let max = patterns.iter().map(|p| p.1).max().unwrap_or(0);

@@ -6,8 +6,9 @@
 //!
 //! Bounded cost: one read-only statement per tick, `pg_blocking_pids()` only for lock waiters,
 //! and the pace adapts — a tick that took `d` waits at least `d × DUTY_FACTOR` before the next,
-//! so the sampler keeps at most ~1% of one backend busy however slow the target gets (a tick
-//! that times out is cancelled and the next waits a second).
+//! so the sampler keeps at most ~5% of one backend busy however slow the target gets (a normal
+//! tick, ~0.5 ms, at the default 5 Hz is 0.25%); a tick that times out is cancelled and the
+//! next waits a second.
 //! Bounded memory: at most [`MAX_SAMPLES`] real-value texts of at most [`MAX_SAMPLE_BYTES`]
 //! each (least recently seen evicted first) and [`MAX_WAIT_KEYS`] queries in the wait window,
 //! each with at most [`MAX_BLOCKERS`] blockers and [`MAX_LOCKS`] lock kinds.
@@ -35,8 +36,9 @@ pub const MAX_BLOCKERS: usize = 8;
 pub const MAX_LOCKS: usize = 8;
 /// Most blockers of one waiter looked at in one sample.
 const BLOCKERS_PER_SAMPLE: usize = 4;
-/// A tick that took `d` is followed by a pause of at least `d × DUTY_FACTOR` (≤ 1% busy).
-pub const DUTY_FACTOR: u32 = 100;
+/// A tick that took `d` is followed by a pause of at least `d × DUTY_FACTOR` (≤ 5% busy): at
+/// the default interval the sampler slows down once a tick takes over 10 ms.
+pub const DUTY_FACTOR: u32 = 20;
 /// The slowest pace the sampler slows down to.
 pub const MAX_PAUSE: Duration = Duration::from_secs(30);
 
@@ -412,7 +414,7 @@ fn rows(rows: Vec<tokio_postgres::Row>) -> Vec<Activity> {
 }
 
 /// The pause after a tick that took `took`: the configured interval, or longer when ticks are
-/// slow (at most ~1% busy), never more than [`MAX_PAUSE`].
+/// slow (at most ~5% busy), never more than [`MAX_PAUSE`].
 pub fn pause(every: Duration, took: Duration) -> Duration {
     every
         .max(took.saturating_mul(DUTY_FACTOR))
@@ -647,8 +649,9 @@ mod tests {
     fn slow_ticks_slow_the_sampler() {
         let every = Duration::from_millis(200);
         assert_eq!(pause(every, Duration::from_micros(500)), every);
+        assert_eq!(pause(every, Duration::from_millis(5)), every);
         assert_eq!(
-            pause(every, Duration::from_millis(5)),
+            pause(every, Duration::from_millis(25)),
             Duration::from_millis(500)
         );
         assert_eq!(pause(every, Duration::from_secs(5)), MAX_PAUSE);

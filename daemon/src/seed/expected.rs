@@ -69,6 +69,12 @@ pub struct ExpectedFinding {
     /// An example fix, for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// Findings in time the statement must carry after the workload's phases (`contention` …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// For a `contention` tag: the application_name the finding must name as the blocker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocker: Option<String>,
     pub note: String,
 }
 
@@ -118,6 +124,12 @@ pub fn parse(text: &str, workload: &Workload) -> Result<Vec<ExpectedFinding>> {
         }
         if f.kind == FindingType::CompositeIndex && f.columns.len() < 2 {
             bail!("{}: a composite_index has at least two columns", ctx());
+        }
+        if f.blocker.is_some() && !f.tags.iter().any(|t| t == "contention") {
+            bail!("{}: `blocker` needs tags = [\"contention\"]", ctx());
+        }
+        if !f.tags.is_empty() && f.kind != FindingType::Anomaly {
+            bail!("{}: tags are for type = \"anomaly\" findings", ctx());
         }
         let redundant = f.kind == FindingType::RedundantIndex;
         match (&f.index, &f.covered_by) {
