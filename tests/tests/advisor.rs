@@ -14,7 +14,7 @@ use optidb::sandbox::{Sandbox, SandboxOptions};
 use optidb::seed::{self, FindingType, SeedOptions};
 use optidb::store::Store;
 use optidb_core::model::{RecType, Recommendation};
-use optidb_e2e::{post_empty, Daemon};
+use optidb_e2e::{bin_path, post_empty, Daemon};
 
 /// The sandbox tests load hundreds of thousands of rows: one at a time on the CI's two cores.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -275,11 +275,7 @@ enum Login {
 }
 
 /// Scans with a daemon that was sampling during `workload`, stops it, and reads the store.
-async fn scan_around<F, Fut>(
-    sb: &Sandbox,
-    login: Login,
-    workload: F,
-) -> Result<(Vec<Recommendation>, String, Vec<Bottleneck>)>
+async fn scan_around<F, Fut>(sb: &Sandbox, login: Login, workload: F) -> Result<Scanned>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
@@ -301,7 +297,34 @@ where
     let a = a.map_err(|e| anyhow::anyhow!("POST /scan: {e}"))?;
     anyhow::ensure!(a.status == 200, "scan failed: {}\n{}", a.body, d.stderr());
     eprintln!("scan: {}", a.body);
-    let stderr = d.stderr();
+    // The CLI's view of the same scan: `optidb bottlenecks --tag contention --json`.
+    let base = d.url("");
+    let cli = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bin_path("optidb"))
+            .args([
+                "bottlenecks",
+                "--tag",
+                "contention",
+                "--json",
+                "--limit",
+                "100",
+            ])
+            .args(["--daemon", &base])
+            .output()
+    })
+    .await??;
+    anyhow::ensure!(
+        cli.status.success(),
+        "optidb bottlenecks --tag contention: {}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let cli: serde_json::Value = serde_json::from_slice(&cli.stdout)?;
+    let contention_ids = cli
+        .as_array()
+        .context("a JSON array")?
+        .iter()
+        .filter_map(|r| r["query_id"].as_str().map(str::to_string))
+        .collect();
     tokio::task::spawn_blocking(move || d.terminate()).await?;
     let s = Store::open(store.path())?;
     let (target, _) = s.targets()?.pop().context("a target")?;
@@ -333,7 +356,19 @@ where
             d.reason
         );
     }
-    Ok((recs, stderr, rows))
+    Ok(Scanned {
+        recs,
+        rows,
+        contention_ids,
+    })
+}
+
+/// What a scan left: the recommendations, the bottleneck rows, and the query ids
+/// `optidb bottlenecks --tag contention --json` listed.
+struct Scanned {
+    recs: Vec<Recommendation>,
+    rows: Vec<Bottleneck>,
+    contention_ids: Vec<String>,
 }
 
 fn rec_type(k: &FindingType) -> Option<RecType> {
@@ -370,7 +405,11 @@ async fn seed_findings_are_at_the_top_and_controls_get_none() -> Result<()> {
         });
     }
     let u = url.clone();
-    let (recs, _, rows) = scan_around(&sb, Login::Sandbox, || async move {
+    let Scanned {
+        recs,
+        rows,
+        contention_ids,
+    } = scan_around(&sb, Login::Sandbox, || async move {
         // Phase 1, then phase 2 (the same application while a batch job holds coupon rows)
         // at a smaller scale: enough lock waits for the sampler, little extra time.
         for (phase, calls_scale) in [(1, 0.2), (2, 0.25)] {
@@ -392,14 +431,14 @@ async fn seed_findings_are_at_the_top_and_controls_get_none() -> Result<()> {
     let s = check("seed", &recs, &wants);
     assert_ddl_builds(&url, &recs).await?;
     assert_score("seed", &s);
-    check_tags(&rows, &wants);
+    check_tags(&rows, &contention_ids, &wants);
     Ok(())
 }
 
 /// Findings in time: each wanted tag is on its statement's bottleneck row; a `contention`
 /// finding names the blocker, its reason (the headline) speaks of the lock wait and its
 /// headline advice is no index; no negative control is tagged `contention`.
-fn check_tags(rows: &[Bottleneck], wants: &[Want]) {
+fn check_tags(rows: &[Bottleneck], cli_contention: &[String], wants: &[Want]) {
     let mut failures = Vec::new();
     for w in wants {
         let row = rows.iter().find(|r| r.query_id == w.query_id);
@@ -408,6 +447,12 @@ fn check_tags(rows: &[Bottleneck], wants: &[Want]) {
             .unwrap_or_default();
         if w.rec_type.is_none() && !w.no_index_only && names.contains(&"contention") {
             failures.push(format!("{} (control) is tagged contention", w.name));
+        }
+        if names.contains(&"contention") != cli_contention.contains(&w.query_id) {
+            failures.push(format!(
+                "{}: `optidb bottlenecks --tag contention` disagrees with the API",
+                w.name
+            ));
         }
         if w.tags.is_empty() {
             continue;
@@ -685,7 +730,7 @@ async fn a_second_schema_gets_its_findings_too() -> Result<()> {
         });
     }
     let u = url.clone();
-    let (recs, _, _) = scan_around(&sb, Login::LeastPrivileged, || async move {
+    let Scanned { recs, .. } = scan_around(&sb, Login::LeastPrivileged, || async move {
         let client = seed::connect(&u, "library-app").await?;
         // Interleave the patterns as an application would.
         let max = patterns.iter().map(|p| p.1).max().unwrap_or(0);

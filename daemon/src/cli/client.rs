@@ -44,6 +44,9 @@ pub enum ClientCommand {
         /// How many.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Only queries carrying this tag: contention, spike, regression, plan_changed, new.
+        #[arg(long, value_parser = parse_tag)]
+        tag: Option<String>,
     },
     /// The latest scan's query families: kinds of work, their members and total time.
     Families,
@@ -287,9 +290,18 @@ fn top_index_recommendation(conn: &DaemonConn, query_id: &str) -> Result<String,
 pub fn run(conn: &DaemonConn, cmd: &ClientCommand) -> anyhow::Result<u8> {
     let result = match cmd {
         ClientCommand::Scan => scan(conn),
-        ClientCommand::Bottlenecks { limit } => {
-            call(conn, "GET", &format!("/bottlenecks?limit={limit}"), None)
-                .map(|v| (v.clone(), render_bottlenecks(&v)))
+        ClientCommand::Bottlenecks { limit, tag } => {
+            let filter = tag
+                .as_deref()
+                .map(|t| format!("&tag={t}"))
+                .unwrap_or_default();
+            call(
+                conn,
+                "GET",
+                &format!("/bottlenecks?limit={limit}{filter}"),
+                None,
+            )
+            .map(|v| (v.clone(), render_bottlenecks(&v, tag.as_deref())))
         }
         ClientCommand::Families => {
             call(conn, "GET", "/families", None).map(|v| (v.clone(), super::families::render(&v)))
@@ -399,10 +411,22 @@ fn scan(conn: &DaemonConn) -> Result<(Value, String), Failure> {
     })
 }
 
-fn render_bottlenecks(v: &Value) -> String {
+/// A tag name as the API knows them: lowercase letters and `_` (so it needs no URL encoding).
+fn parse_tag(s: &str) -> Result<String, String> {
+    if !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        Ok(s.to_string())
+    } else {
+        Err("a tag is a lowercase word: contention, spike, regression, plan_changed, new".into())
+    }
+}
+
+fn render_bottlenecks(v: &Value, tag: Option<&str>) -> String {
     let rows = v.as_array().cloned().unwrap_or_default();
     if rows.is_empty() {
-        return "no bottlenecks stored yet: run `optidb scan`".into();
+        return match tag {
+            Some(t) => format!("no query of the latest scan is tagged {t}"),
+            None => "no bottlenecks stored yet: run `optidb scan`".into(),
+        };
     }
     let mut out = format!(
         "{:<16}  {:>9} {:>8} {:>11}  {:<5}  {}\n",
@@ -428,11 +452,52 @@ fn render_bottlenecks(v: &Value) -> String {
             "",
             optidb_core::format::one_line(r["reason"].as_str().unwrap_or(""), 100)
         ));
+        let tags: Vec<&str> = r["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["tag"].as_str())
+            .collect();
+        if !tags.is_empty() {
+            out.push_str(&format!(
+                "{:<16}  {:>42}  tags: {}\n",
+                "",
+                "",
+                tags.join(", ")
+            ));
+        }
         if let Some(ddl) = r["ddl"].as_str() {
             out.push_str(&format!("{:<16}  {:>42}  fix: {}\n", "", "", ddl));
         }
     }
     out
+}
+
+/// The tags (with evidence and advice) and the latest wait profile of a `GET /queries/{id}`.
+fn render_tags_and_waits(v: &Value, out: &mut String) {
+    for t in v["tags"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "tag {}: {}\n",
+            t["tag"].as_str().unwrap_or(""),
+            t["evidence"].as_str().unwrap_or("")
+        ));
+        for a in t["detail"]["advice"].as_array().into_iter().flatten() {
+            out.push_str(&format!("  - {}\n", a.as_str().unwrap_or("")));
+        }
+    }
+    if let Some(w) = v["waits"].as_array().and_then(|w| w.last()) {
+        if let Ok(w) = serde_json::from_value::<optidb_core::model::WaitProfile>(w.clone()) {
+            out.push_str(&format!(
+                "waits ({} samples, scan of {}): {}\n",
+                w.samples,
+                optidb_core::time::human(w.captured_at),
+                w.summary()
+            ));
+            if let Some(h) = w.lock_headline() {
+                out.push_str(&format!("  {h}\n"));
+            }
+        }
+    }
 }
 
 fn render_query(v: &Value) -> String {
@@ -442,6 +507,7 @@ fn render_query(v: &Value) -> String {
         q["id"].as_str().unwrap_or(""),
         q["norm_sql"].as_str().unwrap_or("")
     );
+    render_tags_and_waits(v, &mut out);
     if let Some(m) = v["metrics"].as_array().and_then(|m| m.last()) {
         out.push_str(&format!(
             "metrics: {:.2} ms mean × {} calls = {:.1} ms (captured {})\n",
