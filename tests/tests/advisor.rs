@@ -319,12 +319,22 @@ where
         String::from_utf8_lossy(&cli.stderr)
     );
     let cli: serde_json::Value = serde_json::from_slice(&cli.stdout)?;
-    let contention_ids = cli
+    let contention_ids: Vec<String> = cli
         .as_array()
         .context("a JSON array")?
         .iter()
         .filter_map(|r| r["query_id"].as_str().map(str::to_string))
         .collect();
+    // And `POST /chat` "why is query X slow?" for each of them.
+    let mut chats = Vec::new();
+    for id in &contention_ids {
+        let url = d.url("/chat");
+        let body = serde_json::json!({ "question": format!("why is query {id} slow?") });
+        let a = tokio::task::spawn_blocking(move || optidb_e2e::post_json(&url, &body))
+            .await?
+            .map_err(|e| anyhow::anyhow!("POST /chat: {e}"))?;
+        chats.push((id.clone(), a.body));
+    }
     tokio::task::spawn_blocking(move || d.terminate()).await?;
     let s = Store::open(store.path())?;
     let (target, _) = s.targets()?.pop().context("a target")?;
@@ -360,6 +370,7 @@ where
         recs,
         rows,
         contention_ids,
+        chats,
     })
 }
 
@@ -369,6 +380,8 @@ struct Scanned {
     recs: Vec<Recommendation>,
     rows: Vec<Bottleneck>,
     contention_ids: Vec<String>,
+    /// `POST /chat` answers to "why is query X slow?" for each of those.
+    chats: Vec<(String, serde_json::Value)>,
 }
 
 fn rec_type(k: &FindingType) -> Option<RecType> {
@@ -409,6 +422,7 @@ async fn seed_findings_are_at_the_top_and_controls_get_none() -> Result<()> {
         recs,
         rows,
         contention_ids,
+        chats,
     } = scan_around(&sb, Login::Sandbox, || async move {
         // Phase 1, then phase 2 (the same application while a batch job holds coupon rows)
         // at a smaller scale: enough lock waits for the sampler, little extra time.
@@ -432,6 +446,18 @@ async fn seed_findings_are_at_the_top_and_controls_get_none() -> Result<()> {
     assert_ddl_builds(&url, &recs).await?;
     assert_score("seed", &s);
     check_tags(&rows, &contention_ids, &wants);
+    for (id, a) in &chats {
+        let text = a["answer"].as_str().unwrap_or("");
+        eprintln!("[chat] {id}: {text}\n    citations: {}", a["citations"]);
+        assert!(text.contains("waits on locks"), "{id}: {a}");
+        let sources: Vec<&str> = a["citations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["source"].as_str())
+            .collect();
+        assert!(sources.contains(&"waits"), "{id}: {a}");
+    }
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use crate::app::AppState;
 use crate::store::{Store, StoreError, TargetId};
 use axum::extract::State;
 use axum::Json;
-use optidb_core::model::Evidence;
+use optidb_core::model::{tag, Evidence, QueryTag, WaitProfile};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -69,6 +69,69 @@ fn cite(source: &str, text: String, at: Option<i64>) -> Evidence {
     }
 }
 
+/// "Why is it slow?" for a query tagged `contention`: the lock waits (with the sample counts and
+/// the window), the blocker, the advice that fits, and non-index recommendations if any.
+pub fn waits_answer(
+    r: &Bottleneck,
+    t: &QueryTag,
+    waits: Option<&WaitProfile>,
+) -> (String, Vec<Evidence>) {
+    let mut s = format!(
+        " It is slow because it waits on locks, not because of its plan: {}",
+        t.evidence
+    );
+    let mut citations = Vec::new();
+    if let Some(w) = waits {
+        s.push_str(&format!(" Where its sampled time went: {}.", w.summary()));
+        citations.push(cite(
+            "waits",
+            format!(
+                "{} of {} pg_stat_activity samples on heavyweight locks ({}) between {} and {}",
+                w.lock,
+                w.samples,
+                w.top_lock_event().unwrap_or("lock"),
+                optidb_core::time::human(w.first_sample_at),
+                optidb_core::time::human(w.last_sample_at)
+            ),
+            Some(w.captured_at),
+        ));
+        if let Some(b) = w.blockers.first() {
+            citations.push(cite(
+                "blocker",
+                format!(
+                    "application_name {}, {} ({}), seen blocking in {} samples, transaction \
+                     open {:.0} ms on average, {:.0} ms at most",
+                    b.application_name,
+                    b.query,
+                    b.state,
+                    b.samples,
+                    b.xact_age_ms_mean,
+                    b.xact_age_ms_max
+                ),
+                Some(w.captured_at),
+            ));
+        }
+    }
+    let advice: Vec<&str> = t.detail["advice"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str())
+        .collect();
+    if !advice.is_empty() {
+        s.push_str(" What helps:");
+        for (i, a) in advice.iter().enumerate() {
+            s.push_str(&format!("\n{}. {a}", i + 1));
+        }
+    }
+    let other: Vec<_> = r.recommendations.iter().filter(|x| !x.is_index()).collect();
+    if let Some(rec) = other.first() {
+        s.push_str(&format!("\nAlso: {} {}", rec.rationale, rec.ddl));
+    }
+    s.push_str("\nAn index would not help: the statement is fast once it gets the lock.");
+    (s, citations)
+}
+
 /// Answers a question from the store.
 pub fn answer(
     store: &Store,
@@ -99,6 +162,14 @@ pub fn answer(
                         r.query_id, r.mean_ms, r.calls, r.total_ms
                     ));
                     citations.push(cite("metric", format!("mean_ms {:.2}, calls {}, total_ms {:.0}", r.mean_ms, r.calls, r.total_ms), Some(r.captured_at)));
+                    if let Some(t) = r.tags.iter().find(|t| t.tag == tag::CONTENTION) {
+                        // The waits dominate: they are the answer, not the plan.
+                        let waits = store.latest_waits(target, &r.query_id)?;
+                        let (text, mut cites) = waits_answer(&r, t, waits.as_ref());
+                        s.push_str(&text);
+                        citations.append(&mut cites);
+                        return Ok(ChatAnswer { intent, answer: s, citations, query_id: qid });
+                    }
                     let plans = store.plans(target, &r.query_id, 4)?;
                     if let Some(p) = optidb_core::model::best_plan(&plans) {
                         let f = &p.facts;
@@ -292,5 +363,69 @@ mod tests {
             Some("0123456789abcdef")
         );
         assert_eq!(id_in("no id here 12345"), None);
+    }
+
+    #[test]
+    fn a_contended_query_is_answered_from_its_waits() {
+        use optidb_core::model::Blocker;
+        let w = WaitProfile {
+            query_id: "q".into(),
+            captured_at: 1_700_000_000_000,
+            first_sample_at: 1_699_999_990_000,
+            last_sample_at: 1_699_999_999_000,
+            samples: 40,
+            lock: 31,
+            cpu: 9,
+            lock_events: [("transactionid".to_string(), 31)].into(),
+            blockers: vec![Blocker {
+                application_name: "shop-batch-job".into(),
+                query: "SELECT code FROM coupons WHERE valid_until >= $1 FOR UPDATE".into(),
+                state: "idle in transaction".into(),
+                samples: 31,
+                xact_age_ms_mean: 24.6,
+                xact_age_ms_max: 31.0,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let t = crate::analyze::contention::judge(&w, None, &[], None).unwrap();
+        let row = Bottleneck {
+            query_id: "q".into(),
+            fingerprint: "q".into(),
+            query: "UPDATE coupons SET n = n + $1 WHERE code = $2".into(),
+            mean_ms: 25.0,
+            calls: 40,
+            total_ms: 1000.0,
+            interval_mean_ms: None,
+            interval_calls: None,
+            reason: t.evidence.clone(),
+            ddl: None,
+            rec_id: None,
+            confidence: None,
+            had_seq_scan: true,
+            recommendations: vec![],
+            captured_at: w.captured_at,
+            family: None,
+            tags: vec![t.clone()],
+        };
+        let (text, cites) = waits_answer(&row, &t, Some(&w));
+        assert!(
+            text.contains("waits on locks, not because of its plan"),
+            "{text}"
+        );
+        assert!(text.contains("shop-batch-job"), "{text}");
+        assert!(text.contains("78% Lock (transactionid), 22% CPU"), "{text}");
+        assert!(text.contains("SKIP LOCKED"), "{text}");
+        assert!(!text.contains("Seq Scan"), "{text}");
+        assert_eq!(cites[0].source, "waits");
+        assert!(
+            cites[0]
+                .text
+                .starts_with("31 of 40 pg_stat_activity samples"),
+            "{}",
+            cites[0].text
+        );
+        assert_eq!(cites[0].captured_at, Some(w.captured_at));
+        assert_eq!(cites[1].source, "blocker");
     }
 }
