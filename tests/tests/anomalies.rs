@@ -228,6 +228,18 @@ fn families_on_every_surface() {
         assert!(r["family"]["label"].as_str().is_some(), "{r}");
     }
     let upd = id_of("UPDATE coupon SET used = true WHERE id = ");
+    let only = get(&d.url("/bottlenecks?family=coupon_update_pk"))
+        .unwrap()
+        .body;
+    let only: Vec<&str> = only
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r["query_id"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        only,
+        vec![upd.as_str()],
+        "?family= keeps that family's rows"
+    );
     let q = get(&d.url(&format!("/queries/{upd}"))).unwrap().body;
     assert_eq!(q["family"]["label"], "coupon_update_pk", "{q}");
 

@@ -167,6 +167,8 @@ pub struct BottleneckParams {
     pub limit: Option<usize>,
     /// Only rows carrying this tag (`contention`, `spike` …).
     pub tag: Option<String>,
+    /// Only rows of this family (its id or label, `GET /families`).
+    pub family: Option<String>,
 }
 
 /// `GET /bottlenecks?limit=N&tag=T`: the queries of the latest scan with the most total time,
@@ -184,11 +186,17 @@ async fn bottlenecks(
     let store = state.store.clone();
     let target = state.target_id.clone();
     let rows = tokio::task::spawn_blocking(move || {
-        views::bottlenecks_tagged(&store, &target, limit, params.tag.as_deref())
+        views::bottlenecks_filtered(
+            &store,
+            &target,
+            limit,
+            params.tag.as_deref(),
+            params.family.as_deref(),
+        )
     })
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
     Ok(Json(rows))
 }
 

@@ -122,6 +122,17 @@ pub fn bottlenecks_tagged(
     limit: usize,
     only: Option<&str>,
 ) -> Result<Vec<Bottleneck>, StoreError> {
+    bottlenecks_filtered(store, target, limit, only, None)
+}
+
+/// [`bottlenecks_tagged`], and only the rows of family `family` (its id or label) when given.
+pub fn bottlenecks_filtered(
+    store: &Store,
+    target: &TargetId,
+    limit: usize,
+    only: Option<&str>,
+    family: Option<&str>,
+) -> Result<Vec<Bottleneck>, StoreError> {
     let recs = store.recommendations(target)?;
     let by_query = recs_by_query(&recs);
     let mut tags = tags_by_query(store.tags(target)?);
@@ -149,11 +160,18 @@ pub fn bottlenecks_tagged(
             .total_cmp(&a.total_ms)
             .then(a.query_id.cmp(&b.query_id))
     });
-    rows.truncate(limit);
     let families = store.families(target)?;
     for r in &mut rows {
         r.family = super::families::family_of(families.as_ref(), &r.query_id);
     }
+    if let Some(want) = family {
+        rows.retain(|r| {
+            r.family
+                .as_ref()
+                .is_some_and(|f| f.id == want || f.label == want)
+        });
+    }
+    rows.truncate(limit);
     Ok(rows)
 }
 
