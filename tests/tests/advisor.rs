@@ -335,6 +335,22 @@ where
             .map_err(|e| anyhow::anyhow!("POST /chat: {e}"))?;
         chats.push((id.clone(), a.body));
     }
+    // The dashboard: the list filtered on the tag shows each with its chip, and each query
+    // page its wait profile.
+    let mut pages = Vec::new();
+    if !contention_ids.is_empty() {
+        let mut urls = vec![d.url("/?tag=contention")];
+        urls.extend(
+            contention_ids
+                .iter()
+                .map(|id| d.url(&format!("/ui/queries/{id}"))),
+        );
+        for url in urls {
+            let page = tokio::task::spawn_blocking(move || optidb_e2e::get(&url)).await?;
+            let page = page.map_err(|e| anyhow::anyhow!("dashboard: {e}"))?;
+            pages.push(page.body.as_str().unwrap_or_default().to_string());
+        }
+    }
     tokio::task::spawn_blocking(move || d.terminate()).await?;
     let s = Store::open(store.path())?;
     let (target, _) = s.targets()?.pop().context("a target")?;
@@ -371,6 +387,7 @@ where
         rows,
         contention_ids,
         chats,
+        pages,
     })
 }
 
@@ -382,6 +399,8 @@ struct Scanned {
     contention_ids: Vec<String>,
     /// `POST /chat` answers to "why is query X slow?" for each of those.
     chats: Vec<(String, serde_json::Value)>,
+    /// The dashboard's HTML: the list filtered on `contention`, then each contended query's page.
+    pages: Vec<String>,
 }
 
 fn rec_type(k: &FindingType) -> Option<RecType> {
@@ -423,6 +442,7 @@ async fn seed_findings_are_at_the_top_and_controls_get_none() -> Result<()> {
         rows,
         contention_ids,
         chats,
+        pages,
     } = scan_around(&sb, Login::Sandbox, || async move {
         // Phase 1, then phase 2 (the same application while a batch job holds coupon rows)
         // at a smaller scale: enough lock waits for the sampler, little extra time.
@@ -457,6 +477,28 @@ async fn seed_findings_are_at_the_top_and_controls_get_none() -> Result<()> {
             .filter_map(|c| c["source"].as_str())
             .collect();
         assert!(sources.contains(&"waits"), "{id}: {a}");
+    }
+    if let Some((list, query_pages)) = pages.split_first() {
+        for id in &contention_ids {
+            assert!(
+                list.contains(&format!("data-query-id=\"{id}\"")),
+                "{id} not in the filtered list"
+            );
+        }
+        assert!(
+            list.contains("class=\"badge tag tag-contention\""),
+            "no contention chip:\n{list}"
+        );
+        for (id, page) in contention_ids.iter().zip(query_pages) {
+            assert!(
+                page.contains("class=\"waitbar\""),
+                "{id}: no wait profile bar"
+            );
+            assert!(
+                page.contains("blocked by"),
+                "{id}: no blocker on the query page"
+            );
+        }
     }
     Ok(())
 }

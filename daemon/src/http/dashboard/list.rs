@@ -25,6 +25,8 @@ pub(super) struct RowView {
     pub(super) more_recs: usize,
     /// The query's family label and size.
     pub(super) family: Option<(String, usize)>,
+    /// Findings in time: (tag, evidence), each a chip that filters the list.
+    pub(super) tags: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -32,12 +34,25 @@ pub(super) struct RowView {
 pub(super) struct ListPage {
     pub(super) meta: Meta,
     pub(super) rows: Vec<RowView>,
+    /// The tag the list is filtered on (`?tag=`).
+    pub(super) tag: Option<String>,
+}
+
+/// Query string of the list page.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct ListParams {
+    tag: Option<String>,
 }
 
 pub(super) fn row_view(b: views::Bottleneck) -> RowView {
     let top = b.recommendations.first();
     let mut badges = Vec::new();
-    if b.had_seq_scan {
+    let contention = b
+        .tags
+        .iter()
+        .any(|t| t.tag == optidb_core::model::tag::CONTENTION);
+    // A query slow because it waits on locks: its Seq Scan is not the story.
+    if b.had_seq_scan && !contention {
         badges.push(Badge::new(
             "bad",
             "Seq Scan",
@@ -61,6 +76,7 @@ pub(super) fn row_view(b: views::Bottleneck) -> RowView {
         ddl: b.ddl,
         more_recs: b.recommendations.len().saturating_sub(1),
         family: b.family.map(|f| (f.label, f.size)),
+        tags: b.tags.into_iter().map(|t| (t.tag, t.evidence)).collect(),
         badges,
         id: b.query_id,
         query: b.query,
@@ -69,11 +85,21 @@ pub(super) fn row_view(b: views::Bottleneck) -> RowView {
 
 /// `GET /` and `GET /ui`: the bottleneck list.
 #[tracing::instrument(level = "debug", skip_all)]
-pub(super) async fn list_page(State(state): State<Arc<AppState>>) -> Response {
+pub(super) async fn list_page(
+    State(state): State<Arc<AppState>>,
+    params: Result<axum::extract::Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let store = state.store.clone();
     let target = state.target_id.clone();
-    let rows =
-        tokio::task::spawn_blocking(move || views::bottlenecks(&store, &target, LIST_LIMIT)).await;
+    // Only tag names as the API knows them (lowercase words); anything else lists everything.
+    let tag = params.ok().and_then(|p| p.0.tag).filter(|t| {
+        !t.is_empty() && t.len() <= 32 && t.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    });
+    let filter = tag.clone();
+    let rows = tokio::task::spawn_blocking(move || {
+        views::bottlenecks_tagged(&store, &target, LIST_LIMIT, filter.as_deref())
+    })
+    .await;
     let rows = match rows {
         Ok(Ok(rows)) => rows,
         Ok(Err(e)) => return error_page(&state, ApiError::internal(e)).await,
@@ -82,6 +108,7 @@ pub(super) async fn list_page(State(state): State<Arc<AppState>>) -> Response {
     let page = ListPage {
         meta: meta(&state, "Bottlenecks".into()).await,
         rows: rows.into_iter().map(row_view).collect(),
+        tag,
     };
     html(StatusCode::OK, &page)
 }

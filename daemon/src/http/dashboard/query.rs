@@ -368,6 +368,107 @@ pub(super) struct QueryPage {
     pub(super) plan_errors: Vec<String>,
     pub(super) recs: Vec<RecView>,
     pub(super) sims: Vec<SimView>,
+    /// Findings in time of the latest scan.
+    pub(super) tags: Vec<TagView>,
+    /// The latest scan's wait profile.
+    pub(super) waits: Option<WaitsView>,
+}
+
+/// A tag as the query page shows it.
+pub(super) struct TagView {
+    pub(super) tag: String,
+    pub(super) evidence: String,
+    pub(super) since: String,
+    pub(super) advice: Vec<String>,
+}
+
+/// A wait profile as a stacked bar: (css class, label, percent) per class.
+pub(super) struct WaitsView {
+    pub(super) parts: Vec<(&'static str, String, String)>,
+    pub(super) samples: u64,
+    pub(super) window: String,
+    pub(super) headline: Option<String>,
+    /// "2× ShareLock on transactionid" …
+    pub(super) locks: Vec<String>,
+    /// One line per blocker.
+    pub(super) blockers: Vec<String>,
+}
+
+fn tag_view(t: &optidb_core::model::QueryTag) -> TagView {
+    TagView {
+        tag: t.tag.clone(),
+        evidence: t.evidence.clone(),
+        since: t.since.map(fmt_time).unwrap_or_default(),
+        advice: t.detail["advice"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect(),
+    }
+}
+
+fn waits_view(w: &optidb_core::model::WaitProfile) -> WaitsView {
+    let class = |label: &str| -> &'static str {
+        match label.split(' ').next().unwrap_or("") {
+            "CPU" => "w-cpu",
+            "Lock" => "w-lock",
+            "LWLock" => "w-lwlock",
+            "IO" => "w-io",
+            "IPC" => "w-ipc",
+            "Client" => "w-client",
+            _ => "w-other",
+        }
+    };
+    WaitsView {
+        parts: w
+            .shares()
+            .into_iter()
+            .map(|(label, share)| (class(&label), label, format!("{:.1}", share * 100.0)))
+            .collect(),
+        samples: w.samples,
+        window: format!(
+            "{} – {}",
+            fmt_time(w.first_sample_at),
+            fmt_time(w.last_sample_at)
+        ),
+        headline: w.lock_headline(),
+        locks: w
+            .locks
+            .iter()
+            .map(|l| {
+                format!(
+                    "{} × {} on {}{}",
+                    l.samples,
+                    l.mode,
+                    l.locktype,
+                    l.relation
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect(),
+        blockers: w
+            .blockers
+            .iter()
+            .map(|b| {
+                format!(
+                    "{} — {} ({}), in {} samples, transactions open ~{:.0} ms (max {:.0} ms)",
+                    if b.application_name.is_empty() {
+                        "(no application_name)"
+                    } else {
+                        b.application_name.as_str()
+                    },
+                    optidb_core::format::one_line(&b.query, 120),
+                    b.state,
+                    b.samples,
+                    b.xact_age_ms_mean,
+                    b.xact_age_ms_max
+                )
+            })
+            .collect(),
+    }
 }
 
 /// `GET /ui/queries/{id}`: one query: metrics, chart, plan, recommendations, simulations.
@@ -401,6 +502,8 @@ pub(super) async fn query_page(
             plan_errors,
             recommendations: mut recs,
             simulations: sims,
+            tags,
+            waits,
             ..
         },
         tables,
@@ -464,6 +567,16 @@ pub(super) async fn query_page(
             .collect(),
         recs: recs.iter().map(rec_view).collect(),
         sims: sims.iter().rev().map(sim_view).collect(),
+        tags: tags.iter().map(tag_view).collect(),
+        waits: waits
+            .last()
+            .filter(|w| {
+                w.samples > 0
+                    && metrics
+                        .last()
+                        .is_some_and(|m| m.captured_at == w.captured_at)
+            })
+            .map(waits_view),
         id,
     };
     html(StatusCode::OK, &page)
