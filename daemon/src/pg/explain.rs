@@ -8,7 +8,10 @@
 //!   `EXPLAIN (GENERIC_PLAN)` cannot be sent by the extended protocol OptiDB uses: the `$n` become
 //!   the protocol statement's own parameters, and the values bound for them are folded into the
 //!   plan (`Filter: (cust = 5)`), so it is no generic plan. The plan helper (pg/helper.rs) runs
-//!   inside the server without bound parameters and does use it from 16 on.
+//!   inside the server without bound parameters and does use it from 16 on. Generic plans are
+//!   made with `enable_partition_pruning` off (for the transaction, set back on after): executed
+//!   with NULL parameters, a filter on the partition key would otherwise prune every partition
+//!   at executor start-up and the plan would show no scan at all.
 //! - **Custom plans** of real-value samples: plain `EXPLAIN` (nothing is executed).
 //! - **EXPLAIN ANALYZE** of samples executes them: only when the operator opted in (or on a
 //!   sandbox), only for a single plain SELECT whose every function is a side-effect-free
@@ -31,6 +34,13 @@ use tokio_postgres::Row;
 /// Sets the application's search path for the rest of the unit (prepared once per session;
 /// always run with `search_path = pg_catalog`, before the switch).
 const SEARCH_PATH_SQL: &str = "SELECT /* optidb */ pg_catalog.set_config('search_path', $1, true)";
+
+/// Partition pruning off for the rest of the transaction, around generic plans (see
+/// [`Planner::plan`]).
+const PRUNING_OFF_SQL: &str =
+    "SELECT /* optidb */ pg_catalog.set_config('enable_partition_pruning', 'off', true)";
+const PRUNING_ON_SQL: &str =
+    "SELECT /* optidb */ pg_catalog.set_config('enable_partition_pruning', 'on', true)";
 
 /// How a statement is planned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,9 +161,24 @@ impl<'s> Planner<'s> {
     /// Adds the statements that plan `sql` (checked with [`check_plannable`]) and returns the
     /// index of the one whose row is the plan.
     pub fn plan(&mut self, sql: &str, form: Form) -> usize {
-        let s = self.session;
         let generic = form == Form::Generic;
         let nparams = sql::lex::max_param(sql);
+        if generic {
+            // A generic plan executed with NULL parameters would prune every partition of a
+            // filter on the partition key at executor start-up (`Subplans Removed`): plan it with
+            // pruning off, so the partitions stay visible. Back on right after, for what follows.
+            self.unit.push(Step::new(PRUNING_OFF_SQL));
+        }
+        let at = self.plan_form(sql, form, nparams);
+        if generic {
+            self.unit.push(Step::new(PRUNING_ON_SQL));
+        }
+        at
+    }
+
+    fn plan_form(&mut self, sql: &str, form: Form, nparams: usize) -> usize {
+        let s = self.session;
+        let generic = form == Form::Generic;
         if let (Some(helper), Form::Generic | Form::Custom) = (&self.helper, form) {
             self.unit.prepares(helper::HELPER_PREPARED);
             return self.unit.push_slow(Step::prepared(helper.clone()).params([

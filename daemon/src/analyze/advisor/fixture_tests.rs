@@ -66,6 +66,7 @@ fn fixture(name: &str) -> Value {
         "partitioned_generic_no_pruning" => {
             include_str!("../fixtures/advisor_partitioned_generic_no_pruning.json")
         }
+        "view_analyze" => include_str!("../fixtures/advisor_view_analyze.json"),
         _ => "null",
     };
     serde_json::from_str(text).unwrap_or(Value::Null)
@@ -308,5 +309,92 @@ fn any_array_is_an_equality_and_quoted_names_stay_quoted_once() {
     assert_eq!(
         recs[0].ddl,
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS deals_accountid_idx ON public.\"Deals\" (\"accountId\");"
+    );
+}
+
+#[test]
+fn partitions_are_advised_on_the_parent_with_ddl_postgres_accepts() {
+    let fx = one("SELECT * FROM events WHERE region = $1", "partitioned_seq");
+    assert_eq!(
+        index_recs(&fx),
+        vec![(
+            RecType::MissingIndex,
+            "public.events".into(),
+            cols(&["region"])
+        )]
+    );
+    let (recs, _) = fx.run();
+    let r = &recs[0];
+    assert_eq!(
+        r.ddl,
+        "CREATE INDEX IF NOT EXISTS events_region_idx ON public.events (region);"
+    );
+    for part in ["events_2024_01", "events_2024_02", "events_2024_03"] {
+        assert!(
+            r.risk.contains(&format!(
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS {part}_region_idx ON public.{part} (region);"
+            )),
+            "{}",
+            r.risk
+        );
+        assert!(r.risk.contains(&format!(
+            "ALTER INDEX public.events_region_idx ATTACH PARTITION public.{part}_region_idx;"
+        )));
+    }
+    assert!(
+        r.risk.contains("ON ONLY public.events (region);"),
+        "{}",
+        r.risk
+    );
+
+    // One partition left by pruning, read under the statement's alias; the parent never
+    // analyzed (no rows of its own): its partitions' rows count.
+    let fx = Fixture::new()
+        .table("public.events", 0.0)
+        .table("public.events_2024_01", 89_279.0)
+        .table("public.events_2024_02", 83_520.0)
+        .stats("public.events", "kind", 9.0)
+        .query(
+            "q",
+            "SELECT * FROM events e WHERE e.at >= $1 AND e.at < $2 AND e.kind = $3",
+            100,
+            40.0,
+        )
+        .plan_doc("q", fixture("partitioned_one"));
+    assert_eq!(
+        index_recs(&fx),
+        vec![(
+            RecType::CompositeIndex,
+            "public.events".into(),
+            cols(&["kind", "at"])
+        )]
+    );
+}
+
+#[test]
+fn generic_plans_keep_their_partitions_only_without_pruning() {
+    let sql = "SELECT * FROM events WHERE at >= $1 AND at < $2 AND region = $3";
+    // Executed with NULLs, pruning removes every partition: nothing to see.
+    assert_eq!(index_recs(&one(sql, "partitioned_generic_null")), vec![]);
+    // With pruning off (pg/explain.rs), the partitions are there.
+    assert_eq!(
+        index_recs(&one(sql, "partitioned_generic_no_pruning")),
+        vec![(
+            RecType::CompositeIndex,
+            "public.events".into(),
+            cols(&["region", "at"])
+        )]
+    );
+}
+
+#[test]
+fn a_view_is_advised_on_its_table() {
+    let fx = one(
+        "SELECT * FROM posts_view WHERE view_id = $1",
+        "view_analyze",
+    );
+    assert_eq!(
+        index_recs(&fx),
+        vec![(RecType::MissingIndex, "public.posts".into(), cols(&["id"]))]
     );
 }

@@ -24,6 +24,17 @@ pub struct LeadingWildcard {
     pub fragment_len: Option<usize>,
 }
 
+/// A table named in the statement (`FROM sales.deals d`): schema when written, the name, the
+/// alias when there is one. Plans show the partition a scan reads under the parent's alias
+/// (`e`, or `events_1`, `events_2` … when there are several), which is how a partition is mapped
+/// back to the table the statement names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelRef {
+    pub schema: Option<String>,
+    pub name: String,
+    pub alias: Option<String>,
+}
+
 /// Text facts of one query.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TextFacts {
@@ -34,6 +45,8 @@ pub struct TextFacts {
     pub has_offset: bool,
     pub has_limit: bool,
     pub is_select: bool,
+    /// Every table the statement names, in reading order.
+    pub relations: Vec<RelRef>,
 }
 
 /// Reads the sample with values when there is one, else the normalized text.
@@ -68,6 +81,15 @@ pub fn analyze(sql: &str) -> TextFacts {
     {
         f.is_select = true;
         f.has_limit = st.limit_count.is_some();
+    }
+    for (node, _, _, _) in parsed.protobuf.nodes() {
+        if let NodeRef::RangeVar(r) = node {
+            f.relations.push(RelRef {
+                schema: Some(r.schemaname.clone()).filter(|s| !s.is_empty()),
+                name: r.relname.clone(),
+                alias: r.alias.as_ref().map(|a| a.aliasname.clone()),
+            });
+        }
     }
     let lints = lint_statement(sql);
     let mut wildcard_at = Vec::new();

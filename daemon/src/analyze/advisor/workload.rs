@@ -3,7 +3,7 @@
 //! [`PlanFacts`](optidb_core::model::PlanFacts) loses: which scan a condition belongs to, whether
 //! a scan runs inside a correlated sub-plan, and the sizes on both sides of a join.
 
-use super::text::{self, TextFacts};
+use super::text::{self, RelRef, TextFacts};
 use super::AdvisorInput;
 use crate::analyze::plan_facts::{
     condition_columns, quote_ident, walk_nodes, PlanNode, TableSizes,
@@ -11,7 +11,7 @@ use crate::analyze::plan_facts::{
 use optidb_core::model::{
     ColumnStats, Metric, Millis, Plan, PlanKind, Query, SchemaIndex, SchemaTable,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// One query with what the rules need.
 #[derive(Debug)]
@@ -86,9 +86,25 @@ pub struct Workload<'a> {
     by_id: HashMap<&'a str, usize>,
     tables: HashMap<&'a str, &'a SchemaTable>,
     pub sizes: TableSizes,
+    /// Partitioned table → the partitions its plans read (see [`partition_of`]).
+    partitions: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl<'a> Workload<'a> {
+    /// The partitions (or inheritance children) the plans showed for a table the statements
+    /// name, sorted; empty for a plain table.
+    pub fn partitions(&self, table: &str) -> Vec<String> {
+        self.partitions
+            .get(table)
+            .map(|p| p.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether the plans showed `table` read through its partitions.
+    pub fn is_partitioned(&self, table: &str) -> bool {
+        self.partitions.contains_key(table)
+    }
+
     pub fn new(input: &'a AdvisorInput<'a>) -> Self {
         let mut latest: HashMap<&str, &Metric> = HashMap::new();
         for m in input.metrics {
@@ -137,12 +153,24 @@ impl<'a> Workload<'a> {
             .iter()
             .map(|t| (t.table_name.as_str(), t))
             .collect();
+        let sizes = TableSizes::from_tables(&input.schema.tables);
+        let mut partitions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for q in &queries {
+            for plan in [q.generic, q.analyzed].into_iter().flatten() {
+                for n in walk_nodes(&plan.plan_json) {
+                    if let Some((parent, child)) = partition_of(&n, &q.text.relations, &sizes) {
+                        partitions.entry(parent).or_default().insert(child);
+                    }
+                }
+            }
+        }
         Workload {
             input,
             queries,
             by_id,
             tables,
-            sizes: TableSizes::from_tables(&input.schema.tables),
+            sizes,
+            partitions,
         }
     }
 
@@ -160,6 +188,21 @@ impl<'a> Workload<'a> {
 
     /// Rows of a table: the larger of the planner's estimate and the live tuple count.
     pub fn table_rows(&self, name: &str) -> f64 {
+        let own = self
+            .table(name)
+            .map(|t| t.rows_est.max(t.live_tuples as f64))
+            .unwrap_or(0.0);
+        // A partitioned table holds no rows itself (its reltuples stays -1 until the parent is
+        // analyzed, which autovacuum never does): its partitions' rows are its rows.
+        let parts: f64 = self
+            .partitions
+            .get(name)
+            .map(|p| p.iter().map(|c| self.table_rows_own(c)).sum())
+            .unwrap_or(0.0);
+        own.max(parts)
+    }
+
+    fn table_rows_own(&self, name: &str) -> f64 {
         self.table(name)
             .map(|t| t.rows_est.max(t.live_tuples as f64))
             .unwrap_or(0.0)
@@ -228,9 +271,46 @@ impl<'a> Workload<'a> {
     }
 
     /// The scans and joins of a plan.
+    /// Scans and joins of a partition are reported on the partitioned table the statement
+    /// names (advice goes to the parent); `node_label` keeps the partition.
     pub fn walk(&self, plan: &Plan) -> (Vec<ScanCtx>, Vec<JoinCtx>) {
-        walk_plan(&plan.plan_json, &self.sizes)
+        let (mut scans, mut joins) = walk_plan(&plan.plan_json, &self.sizes);
+        let to_parent = |t: &mut String| {
+            if let Some((parent, _)) = self.partitions.iter().find(|(_, c)| c.contains(t.as_str()))
+            {
+                *t = parent.clone();
+            }
+        };
+        scans.iter_mut().for_each(|s| to_parent(&mut s.table));
+        joins.iter_mut().for_each(|j| to_parent(&mut j.table));
+        (scans, joins)
     }
+}
+
+/// `(parent, partition)` when a scan reads a partition of a table the statement names: the
+/// scan's alias is the statement's alias (or table name) of that table, possibly with EXPLAIN's
+/// `_<n>` suffix for one of several partitions, and the relation it reads has another name.
+pub fn partition_of(
+    n: &PlanNode<'_>,
+    relations: &[RelRef],
+    sizes: &TableSizes,
+) -> Option<(String, String)> {
+    let relname = n.relation_name()?;
+    let alias = n.alias()?;
+    let base = match alias.rsplit_once('_') {
+        Some((b, num)) if !num.is_empty() && num.chars().all(|c| c.is_ascii_digit()) => Some(b),
+        _ => None,
+    };
+    let named = relations.iter().find(|r| {
+        let shown = r.alias.as_deref().unwrap_or(&r.name);
+        shown == alias || Some(shown) == base
+    })?;
+    if named.name == relname {
+        return None;
+    }
+    let parent = sizes.qualify(named.schema.as_deref(), &named.name);
+    sizes.get(&parent)?;
+    Some((parent, n.qualified_relation(sizes)?))
 }
 
 /// Relation aliases and names that refer to the scan itself.

@@ -67,6 +67,11 @@ fn absorb(into: &mut IndexCandidate, c: IndexCandidate) {
         }
     }
     into.evidence.extend(c.evidence);
+    for p in c.partitions {
+        if !into.partitions.contains(&p) {
+            into.partitions.push(p);
+        }
+    }
     into.why.extend(c.why);
     into.analyzed |= c.analyzed;
 }
@@ -88,12 +93,55 @@ pub fn ddl(c: &IndexCandidate) -> String {
         .iter()
         .map(|col| key_sql(col, trgm.then_some("gin_trgm_ops")))
         .collect();
+    // CONCURRENTLY is not allowed on a partitioned table (the risk gives the recipe that
+    // builds each partition concurrently).
     format!(
-        "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {}{} ({});",
+        "CREATE INDEX{} IF NOT EXISTS {name} ON {}{} ({});",
+        if c.partitions.is_empty() {
+            " CONCURRENTLY"
+        } else {
+            ""
+        },
         quote_table(&c.table),
         if trgm { " USING gin" } else { "" },
         keys.join(", ")
     )
+}
+
+/// For a partitioned table: how to build the index without blocking writes, partition by
+/// partition (`CREATE INDEX … ON ONLY` the parent, each partition CONCURRENTLY, then ATTACH).
+fn partitioned_recipe(c: &IndexCandidate) -> String {
+    let trgm = c.using == TRGM;
+    let name = index_name(&c.table, &c.columns, if trgm { "trgm_idx" } else { "idx" });
+    let keys: Vec<String> = c
+        .columns
+        .iter()
+        .map(|col| key_sql(col, trgm.then_some("gin_trgm_ops")))
+        .collect();
+    let using = if trgm { " USING gin" } else { "" };
+    let mut steps = vec![format!(
+        "CREATE INDEX IF NOT EXISTS {name} ON ONLY {}{using} ({});",
+        quote_table(&c.table),
+        keys.join(", ")
+    )];
+    for p in &c.partitions {
+        let part_name = index_name(p, &c.columns, if trgm { "trgm_idx" } else { "idx" });
+        steps.push(format!(
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {part_name} ON {}{using} ({});",
+            quote_table(p),
+            keys.join(", ")
+        ));
+        let schema = c.table.split_once('.').map(|(s, _)| s).unwrap_or("public");
+        steps.push(format!(
+            "ALTER INDEX {} ATTACH PARTITION {};",
+            quote_table(&format!("{schema}.{name}")),
+            quote_table(&format!(
+                "{}.{part_name}",
+                p.split_once('.').map(|(s, _)| s).unwrap_or("public")
+            ))
+        ));
+    }
+    steps.join(" ")
 }
 
 /// A rough size estimate (hypopg's figure replaces it once verified).
@@ -160,6 +208,22 @@ fn to_rec(w: &Workload<'_>, mut c: IndexCandidate) -> Recommendation {
             ""
         }
     );
+    let risk = if c.partitions.is_empty() {
+        risk
+    } else {
+        format!(
+            "{risk} {} is partitioned ({} partition(s) seen in the plans: {}): PostgreSQL refuses \
+             CONCURRENTLY on a partitioned table, so this CREATE INDEX takes a SHARE lock that \
+             blocks writes to every partition while it builds. To build without blocking writes, \
+             create it on the parent only, build each partition's index concurrently and attach \
+             it (every partition must have one before the parent's index is valid; partitions \
+             the plans did not show need theirs too): {}",
+            c.table,
+            c.partitions.len(),
+            c.partitions.join(", "),
+            partitioned_recipe(&c)
+        )
+    };
     if let Some(tb) = crate::analyze::advisor::rules::table_evidence(w, &c.table) {
         c.evidence.push(tb);
     }
@@ -237,6 +301,7 @@ mod tests {
             evidence: vec![],
             why: vec![],
             analyzed: false,
+            partitions: Vec::new(),
         };
         assert_eq!(
             ddl(&c),

@@ -32,6 +32,9 @@ pub struct IndexCandidate {
     pub why: Vec<String>,
     /// Evidence came from an analyzed plan (actual rows).
     pub analyzed: bool,
+    /// The partitions of a partitioned table (empty for a plain table): CONCURRENTLY is not
+    /// allowed on the parent, the DDL and the risk say how to build it.
+    pub partitions: Vec<String>,
 }
 
 impl IndexCandidate {
@@ -205,6 +208,9 @@ pub fn candidates(
         }
         f.sort_driven(&mut query, &scans);
     }
+    for c in &mut f.out {
+        c.partitions = w.partitions(&c.table);
+    }
     (f.out, f.drops)
 }
 
@@ -307,6 +313,7 @@ impl Found<'_> {
                     rows_phrase(s, rows)
                 )],
                 analyzed: s.act_rows_total.is_some(),
+                partitions: Vec::new(),
             });
             q.served.insert(t.clone());
         }
@@ -450,6 +457,7 @@ impl Found<'_> {
             ],
             why: vec![why],
             analyzed: s.act_rows_total.is_some(),
+            partitions: Vec::new(),
         });
         q.served.insert(t.clone());
     }
@@ -545,6 +553,7 @@ impl Found<'_> {
             ],
             why: vec![why],
             analyzed: true,
+            partitions: Vec::new(),
         });
         q.served.insert(t.clone());
     }
@@ -563,13 +572,11 @@ impl Found<'_> {
             let Some(scan) = scan_below(&nodes, n) else {
                 continue;
             };
-            let Some(t) = scan.qualified_relation(&w.sizes) else {
-                continue;
-            };
             let label = scan.label(&w.sizes);
-            let Some(s) = scans.iter().find(|s| s.node_label == label && s.table == t) else {
+            let Some(s) = scans.iter().find(|s| s.node_label == label) else {
                 continue;
             };
+            let t = s.table.clone();
             if q.served.contains(&t) || s.in_subplan || self.stale.contains(&t) {
                 continue;
             }
@@ -711,6 +718,7 @@ impl Found<'_> {
                 ],
                 why: vec![why],
                 analyzed: s.act_rows_total.is_some(),
+                partitions: Vec::new(),
             });
             q.served.insert(t);
         }
@@ -769,6 +777,7 @@ impl Found<'_> {
                 j.column
             )],
             analyzed: j.other_act_rows.is_some(),
+            partitions: Vec::new(),
         });
         q.served.insert(t.clone());
     }
@@ -804,8 +813,10 @@ fn scan_below<'n, 'a>(nodes: &'n [PlanNode<'a>], n: &PlanNode<'a>) -> Option<&'n
 }
 
 fn rows_phrase(s: &ScanCtx, rows: f64) -> String {
-    match s.loops {
-        Some(l) if l > 1.0 => format!("~{} rows × {} loops", count(rows), count(l)),
+    match (s.loops, s.act_rows_total, s.removed_total) {
+        (Some(l), _, _) if l > 1.0 => format!("~{} rows × {} loops", count(rows), count(l)),
+        // What the scan read (one partition of a partitioned table reads less than the table).
+        (_, Some(a), Some(r)) if a + r > 0.0 => format!("all ~{} rows", count(a + r)),
         _ => format!("all ~{} rows", count(rows)),
     }
 }

@@ -40,7 +40,12 @@ pub fn recommend(w: &Workload<'_>) -> Vec<Recommendation> {
                      --     ON x.{col} = o.<outer column>\n\
                      -- or, when only a few outer rows are read: … CROSS JOIN LATERAL (SELECT <aggregate> FROM {t} WHERE {col} = o.<outer column>) x\n\
                      -- An index then makes each lookup cheap:\n\
-                     CREATE INDEX CONCURRENTLY IF NOT EXISTS {idx} ON {qt} ({key});",
+                     CREATE INDEX{conc} IF NOT EXISTS {idx} ON {qt} ({key});",
+                    conc = if w.is_partitioned(&s.table) {
+                        "" // not allowed on a partitioned table
+                    } else {
+                        " CONCURRENTLY"
+                    },
                     t = s.table,
                     qt = super::quote_table(&s.table),
                     key = super::key_sql(col, None),
