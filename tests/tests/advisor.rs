@@ -337,6 +337,14 @@ where
     }
     // The dashboard: the list filtered on the tag shows each with its chip, and each query
     // page its wait profile.
+    let url = d.url("/metrics");
+    let metrics = tokio::task::spawn_blocking(move || optidb_e2e::get(&url))
+        .await?
+        .map_err(|e| anyhow::anyhow!("/metrics: {e}"))?
+        .body
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let mut pages = Vec::new();
     if !contention_ids.is_empty() {
         let mut urls = vec![d.url("/?tag=contention")];
@@ -388,6 +396,7 @@ where
         contention_ids,
         chats,
         pages,
+        metrics,
     })
 }
 
@@ -401,6 +410,8 @@ struct Scanned {
     chats: Vec<(String, serde_json::Value)>,
     /// The dashboard's HTML: the list filtered on `contention`, then each contended query's page.
     pages: Vec<String>,
+    /// `GET /metrics` after the scan.
+    metrics: String,
 }
 
 fn rec_type(k: &FindingType) -> Option<RecType> {
@@ -443,6 +454,7 @@ async fn seed_findings_are_at_the_top_and_controls_get_none() -> Result<()> {
         contention_ids,
         chats,
         pages,
+        metrics,
     } = scan_around(&sb, Login::Sandbox, || async move {
         // Phase 1, then phase 2 (the same application while a batch job holds coupon rows)
         // at a smaller scale: enough lock waits for the sampler, little extra time.
@@ -478,6 +490,15 @@ async fn seed_findings_are_at_the_top_and_controls_get_none() -> Result<()> {
             .collect();
         assert!(sources.contains(&"waits"), "{id}: {a}");
     }
+    let tagged = format!(
+        "optidb_tagged_queries{{tag=\"contention\"}} {}",
+        contention_ids.len()
+    );
+    assert!(
+        metrics.contains(&tagged),
+        "{tagged} not in /metrics:\n{metrics}"
+    );
+    assert!(metrics.contains("optidb_lock_wait_share "), "{metrics}");
     if let Some((list, query_pages)) = pages.split_first() {
         for id in &contention_ids {
             assert!(

@@ -9,9 +9,52 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+
+/// Findings in time of the latest scan, for the gauges.
+struct TimeFigures {
+    /// Tag → queries carrying it.
+    tagged: BTreeMap<String, usize>,
+    /// Over the latest scan's wait profiles.
+    samples: u64,
+    lock_samples: u64,
+    /// Queries tagged contention → their lock-wait share (bounded by the scan's top N).
+    contended: Vec<(String, f64)>,
+}
+
+/// Reads [`TimeFigures`] from the store (blocking).
+fn time_figures(
+    store: &crate::store::Store,
+    target: &crate::store::TargetId,
+) -> Result<TimeFigures, crate::store::StoreError> {
+    let mut tagged: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for (q, t) in store.tags(target)? {
+        tagged.entry(t.tag).or_default().insert(q);
+    }
+    let (mut samples, mut lock_samples, mut contended) = (0, 0, Vec::new());
+    let contention = tagged.get(optidb_core::model::tag::CONTENTION);
+    for id in store.query_ids_in_latest_scan(target)? {
+        if let Some(w) = store.latest_waits(target, &id)? {
+            samples += w.samples;
+            lock_samples += w.lock;
+            if contention.is_some_and(|c| c.contains(&id)) {
+                contended.push((id, w.lock_share()));
+            }
+        }
+    }
+    Ok(TimeFigures {
+        tagged: tagged.into_iter().map(|(k, v)| (k, v.len())).collect(),
+        samples,
+        lock_samples,
+        contended,
+    })
+}
 
 /// OpenMetrics' content type, which Prometheus negotiates and reads.
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -24,6 +67,11 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         .await
         .ok()
         .and_then(|r| r.map_err(|e| tracing::debug!("store size: {e}")).ok());
+    let (store, target) = (state.store.clone(), state.target_id.clone());
+    let time = tokio::task::spawn_blocking(move || time_figures(&store, &target))
+        .await
+        .ok()
+        .and_then(|r| r.map_err(|e| tracing::debug!("tags and waits: {e}")).ok());
 
     // Figures /health already holds, read now (a registry per scrape: cheap, and a metric
     // without a value yet — no scan so far — is simply absent).
@@ -89,7 +137,39 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             ConstGauge::new(i64::from(hypopg)),
         );
     }
-    // The sampler's own account of its pace (collect/sampler.rs paces itself to ≤1% busy).
+    if let Some(t) = time {
+        let tagged = Family::<Vec<(String, String)>, Gauge>::default();
+        for (tag, n) in &t.tagged {
+            tagged
+                .get_or_create(&vec![("tag".to_string(), tag.clone())])
+                .set(*n as i64);
+        }
+        now.register(
+            "tagged_queries",
+            "Queries of the latest scan carrying each tag (contention, spike, regression …)",
+            tagged,
+        );
+        if t.samples > 0 {
+            now.register(
+                "lock_wait_share",
+                "Share of the latest scan interval's pg_stat_activity samples (all stored \
+                 queries) that waited on heavyweight locks",
+                ConstGauge::new(t.lock_samples as f64 / t.samples as f64),
+            );
+        }
+        let per_query = Family::<Vec<(String, String)>, Gauge<f64, AtomicU64>>::default();
+        for (id, share) in &t.contended {
+            per_query
+                .get_or_create(&vec![("query_id".to_string(), id.clone())])
+                .set(*share);
+        }
+        now.register(
+            "query_lock_wait_share",
+            "Share of its samples a query tagged contention waited on heavyweight locks",
+            per_query,
+        );
+    }
+    // The sampler's own account of its pace (collect/sampler.rs paces itself to ≤5% busy).
     let stats = state.samples.stats();
     let load = |v: &std::sync::atomic::AtomicU64| v.load(std::sync::atomic::Ordering::Relaxed);
     now.register(
