@@ -61,8 +61,9 @@ pub struct DaemonArgs {
     /// Ignore statements called fewer times than this.
     #[arg(long, env = "OPTIDB_MIN_CALLS", default_value_t = 1)]
     pub min_calls: i64,
-    /// Milliseconds between pg_stat_activity samples for real-value statements (0: off).
-    #[arg(long, env = "OPTIDB_SAMPLE_INTERVAL_MS", default_value_t = 1000)]
+    /// Milliseconds between pg_stat_activity samples — real-value statements, wait events and
+    /// lock blockers (0: off). Slower on its own when the target is slow.
+    #[arg(long, env = "OPTIDB_SAMPLE_INTERVAL_MS", default_value_t = crate::collect::sampler::DEFAULT_INTERVAL_MS)]
     pub sample_interval_ms: u64,
     /// statement_timeout for every statement OptiDB sends, in milliseconds.
     #[arg(long, env = "OPTIDB_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
