@@ -1,0 +1,555 @@
+//! The advisor's breadth end to end (issue #13): the plan shapes of docs/rules/order_by_limit.md,
+//! index_scan_filter.md and partitioned.md, ORM-shaped predicates and quoted mixed-case names on a
+//! schema written only for this test, plus a compatibility corpus ported from a peer index
+//! advisor's test suite (Dexter). The real `optidb daemon` scans a sandbox after the workload
+//! (the demo's way: samples EXPLAIN ANALYZEd); each corpus is scored on its own — precision,
+//! recall, failures — and every DDL the advisor emits is built for real in a rolled-back
+//! transaction (0 refusals required).
+
+use anyhow::{Context, Result};
+use optidb::analyze::advisor::for_query;
+use optidb::sandbox::{Sandbox, SandboxOptions};
+use optidb::seed;
+use optidb::store::Store;
+use optidb_core::model::{RecType, Recommendation};
+use optidb_e2e::{post_empty, Daemon};
+
+/// What the advisor must say for one statement (`rec_type` `None`: a negative control).
+struct Want {
+    name: String,
+    query_id: String,
+    rec_type: Option<RecType>,
+    table: String,
+    columns: Vec<String>,
+    /// Also right when the top recommendation is a wider index that leads with `columns` (the
+    /// workload-wide merge serves this statement with it).
+    prefix_ok: bool,
+}
+
+/// Prints each statement's top recommendation; returns (true positives, false positives,
+/// positives, failures).
+fn check(
+    label: &str,
+    recs: &[Recommendation],
+    wants: &[Want],
+) -> (usize, usize, usize, Vec<String>) {
+    let (mut tp, mut fp, mut pos, mut failures) = (0, 0, 0, Vec::new());
+    let index = |t: RecType| matches!(t, RecType::MissingIndex | RecType::CompositeIndex);
+    for w in wants {
+        let mine = for_query(recs, &w.query_id);
+        let show = |r: &Recommendation| {
+            format!(
+                "{} {} ({})",
+                r.rec_type.as_str(),
+                r.target.table,
+                r.target.columns.join(", ")
+            )
+        };
+        eprintln!(
+            "[{label}] {:<40} -> {}",
+            w.name,
+            mine.first()
+                .map(|r| show(r))
+                .unwrap_or_else(|| "(none)".into())
+        );
+        if let Some(r) = mine.first() {
+            eprintln!("    ddl: {}\n    why: {}", r.ddl, r.rationale);
+        }
+        let Some(t) = w.rec_type else {
+            if let Some(r) = mine.first() {
+                fp += 1;
+                failures.push(format!("{} (control): got {}", w.name, show(r)));
+            }
+            continue;
+        };
+        pos += 1;
+        let Some(top) = mine.first() else {
+            failures.push(format!("{}: no recommendation", w.name));
+            continue;
+        };
+        let exact = top.rec_type == t && top.target.columns == w.columns;
+        let wider = w.prefix_ok
+            && index(t)
+            && index(top.rec_type)
+            && top.target.columns.starts_with(&w.columns);
+        if top.target.table == w.table && (exact || wider) {
+            tp += 1;
+        } else {
+            fp += 1;
+            failures.push(format!(
+                "{}: want {} {} ({}), top is {}",
+                w.name,
+                t.as_str(),
+                w.table,
+                w.columns.join(", "),
+                show(top)
+            ));
+        }
+    }
+    eprintln!(
+        "[{label}] precision {:.2} ({tp} / {}), recall {:.2} ({tp} / {pos}), false positives {fp}",
+        tp as f64 / (tp + fp).max(1) as f64,
+        tp + fp,
+        tp as f64 / pos.max(1) as f64
+    );
+    (tp, fp, pos, failures)
+}
+
+/// Every recommendation's DDL built on the sandbox in a transaction that is rolled back
+/// (CONCURRENTLY removed; on a partitioned table it is a refusal). Returns the refusals.
+async fn ddl_refusals(url: &str, recs: &[Recommendation]) -> Result<Vec<String>> {
+    let client = seed::connect(url, "ddl-check").await?;
+    let mut refused = Vec::new();
+    for r in recs {
+        if r.ddl.contains("CONCURRENTLY") {
+            let (schema, name) = r
+                .target
+                .table
+                .split_once('.')
+                .unwrap_or(("public", &r.target.table));
+            let rows = client
+                .query(
+                    "SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE n.nspname = $1 AND c.relname = $2",
+                    &[&schema, &name],
+                )
+                .await?;
+            if rows.first().map(|row| row.get::<_, String>(0)).as_deref() == Some("p") {
+                refused.push(format!("CONCURRENTLY on a partitioned table: {}", r.ddl));
+                continue;
+            }
+        }
+        client.batch_execute("BEGIN").await?;
+        if let Err(e) = client
+            .batch_execute(&r.ddl.replace(" CONCURRENTLY", ""))
+            .await
+        {
+            let why = e
+                .as_db_error()
+                .map(|d| d.message().to_string())
+                .unwrap_or_else(|| e.to_string());
+            refused.push(format!("{why}: {}", r.ddl));
+        }
+        client.batch_execute("ROLLBACK").await?;
+    }
+    eprintln!(
+        "DDL built in a rolled-back transaction: {} run, {} refused",
+        recs.len(),
+        refused.len()
+    );
+    Ok(refused)
+}
+
+/// Issue #13's plan shapes on a schema written for this test: sorts over whole tables, mixed
+/// directions, output aliases, an equality filter + sort under a LIMIT … OFFSET page, ORM-style
+/// `= ANY(array)` and `IN (…)`, quoted mixed-case names, an index scan that throws rows away, a
+/// partitioned table; and negative controls.
+const BREADTH: &str = r#"
+CREATE EXTENSION IF NOT EXISTS hypopg;
+CREATE TABLE "Deals" (id bigint PRIMARY KEY, "accountId" int NOT NULL, "Stage" text NOT NULL,
+    amount numeric NOT NULL, "createdAt" timestamptz NOT NULL);
+INSERT INTO "Deals" SELECT g, g % 20000, (ARRAY['open','won','lost'])[g % 3 + 1],
+    (g::bigint * 7919) % 100000, timestamptz '2023-01-01' + g * interval '1 minute'
+    FROM generate_series(1, 200000) g;
+CREATE TABLE feed (id bigint PRIMARY KEY, user_id int NOT NULL, blog_id int NOT NULL,
+    score int NOT NULL, posted_at timestamptz NOT NULL);
+INSERT INTO feed SELECT g, g % 10, g % 2000, (g * 31) % 1000,
+    timestamptz '2024-01-01' + g * interval '1 minute' FROM generate_series(1, 200000) g;
+CREATE INDEX feed_user_id_idx ON feed (user_id);
+CREATE TABLE readings (id bigint NOT NULL, sensor int NOT NULL, at timestamptz NOT NULL,
+    value float8 NOT NULL) PARTITION BY RANGE (at);
+CREATE TABLE readings_2024_01 PARTITION OF readings FOR VALUES FROM ('2024-01-01') TO ('2024-02-01');
+CREATE TABLE readings_2024_02 PARTITION OF readings FOR VALUES FROM ('2024-02-01') TO ('2024-03-01');
+CREATE TABLE readings_2024_03 PARTITION OF readings FOR VALUES FROM ('2024-03-01') TO ('2024-04-01');
+INSERT INTO readings SELECT g, g % 800, timestamptz '2024-01-01' + g * interval '30 seconds', g % 97
+    FROM generate_series(1, 240000) g;
+"#;
+
+/// Index-suggestion cases ported from Dexter's test suite (ankane/dexter, MIT:
+/// test/statement_test.rb with test/support/schema.sql), rewritten as our own data: the same
+/// statements and expected indexes. Not ported: UPDATE/DELETE (they would change the data the
+/// other cases read), the foreign table (needs postgres_fdw), the parse error and `$1` text (the
+/// workload runs real statements). `ORDER BY user_id DESC, blog_id` expects Dexter's
+/// `(user_id DESC, blog_id)`, a case Dexter itself skips; OptiDB answers the equivalent
+/// `(user_id, blog_id DESC)` (read backwards), which is what is checked.
+const PEERS: &str = r#"
+CREATE TABLE posts (id int, blog_id int, user_id int, indexed int);
+INSERT INTO posts (id, blog_id, user_id, indexed)
+    SELECT n, n % 1000, n % 10, n FROM generate_series(1, 100000) n;
+CREATE INDEX ON posts (indexed);
+CREATE VIEW posts_view AS SELECT id AS view_id FROM posts;
+CREATE MATERIALIZED VIEW posts_materialized AS SELECT * FROM posts;
+CREATE SCHEMA "Bar";
+CREATE TABLE "Bar"."Foo"("Id" int);
+INSERT INTO "Bar"."Foo" SELECT * FROM generate_series(1, 100000);
+"#;
+
+type Case = (
+    &'static str,
+    &'static str,
+    usize,
+    fn(usize) -> String,
+    Option<(RecType, &'static str, &'static [&'static str])>,
+);
+
+fn breadth_cases() -> Vec<Case> {
+    vec![
+        (
+            "sort",
+            "deals_top_amounts",
+            20,
+            |_| "SELECT id, amount FROM \"Deals\" ORDER BY amount DESC LIMIT 10".into(),
+            Some((RecType::MissingIndex, "public.Deals", &["amount"])),
+        ),
+        (
+            "sort",
+            "feed_top_by_alias",
+            20,
+            |_| "SELECT id, score AS s FROM feed ORDER BY s DESC LIMIT 10".into(),
+            Some((RecType::MissingIndex, "public.feed", &["score"])),
+        ),
+        (
+            "sort",
+            "deals_mixed_directions",
+            20,
+            |_| "SELECT id FROM \"Deals\" ORDER BY \"createdAt\" DESC, amount LIMIT 10".into(),
+            Some((
+                RecType::CompositeIndex,
+                "public.Deals",
+                &["\"createdAt\"", "amount DESC"],
+            )),
+        ),
+        (
+            "sort",
+            "deals_stage_page",
+            20,
+            |i| {
+                format!("SELECT id FROM \"Deals\" WHERE \"Stage\" = 'open' ORDER BY amount LIMIT 20 OFFSET {}", i * 20 % 400)
+            },
+            Some((
+                RecType::CompositeIndex,
+                "public.Deals",
+                &["\"Stage\"", "amount"],
+            )),
+        ),
+        (
+            "orm",
+            "deals_of_accounts_any",
+            30,
+            |i| {
+                format!("SELECT id, amount FROM \"Deals\" WHERE \"accountId\" = ANY('{{{},{},{}}}'::int[])", i, i + 7, i + 13)
+            },
+            Some((RecType::MissingIndex, "public.Deals", &["\"accountId\""])),
+        ),
+        (
+            "orm",
+            "deals_of_accounts_in",
+            30,
+            |i| {
+                format!(
+                    "SELECT id FROM \"Deals\" d WHERE d.\"accountId\" IN ({}, {})",
+                    i + 100,
+                    i + 200
+                )
+            },
+            Some((RecType::MissingIndex, "public.Deals", &["\"accountId\""])),
+        ),
+        (
+            "waste",
+            "feed_user_blog",
+            30,
+            |i| {
+                format!(
+                    "SELECT id FROM feed WHERE user_id = 3 AND blog_id = {}",
+                    (i % 200) * 10 + 3
+                )
+            },
+            Some((
+                RecType::CompositeIndex,
+                "public.feed",
+                &["blog_id", "user_id"],
+            )),
+        ),
+        (
+            "partition",
+            "readings_of_sensor_week",
+            30,
+            |i| {
+                format!("SELECT at, value FROM readings WHERE sensor = {} AND at >= '2024-02-{:02}' AND at < '2024-02-{:02}'", i % 800, i % 20 + 1, i % 20 + 8)
+            },
+            Some((
+                RecType::CompositeIndex,
+                "public.readings",
+                &["sensor", "at"],
+            )),
+        ),
+        // Controls.
+        (
+            "control",
+            "deal_by_id",
+            30,
+            |i| format!("SELECT * FROM \"Deals\" WHERE id = {}", i * 31 + 1),
+            None,
+        ),
+        (
+            "control",
+            "deals_per_stage",
+            4,
+            |_| "SELECT \"Stage\", count(*) FROM \"Deals\" GROUP BY 1".into(),
+            None,
+        ),
+        (
+            "control",
+            "deals_won_count",
+            4,
+            |_| "SELECT count(*) FROM \"Deals\" WHERE \"Stage\" = 'won'".into(),
+            None,
+        ),
+        (
+            "control",
+            "feed_user_in_index_order",
+            30,
+            |i| {
+                format!(
+                    "SELECT id FROM feed WHERE user_id = {} ORDER BY user_id LIMIT 5",
+                    i % 10
+                )
+            },
+            None,
+        ),
+        (
+            "control",
+            "readings_month_average",
+            4,
+            |i| {
+                format!("SELECT avg(value) FROM readings WHERE at >= '2024-0{}-01' AND at < '2024-0{}-01'", i % 2 + 1, i % 2 + 2)
+            },
+            None,
+        ),
+    ]
+}
+
+fn peer_cases() -> Vec<Case> {
+    vec![
+        (
+            "dexter",
+            "basic_index",
+            20,
+            |i| format!("SELECT * FROM posts WHERE id = {}", i + 1),
+            Some((RecType::MissingIndex, "public.posts", &["id"])),
+        ),
+        (
+            "dexter",
+            "basic_no_index",
+            3,
+            |_| "SELECT * FROM posts".into(),
+            None,
+        ),
+        (
+            "dexter",
+            "multicolumn_order",
+            20,
+            |i| {
+                format!(
+                    "SELECT * FROM posts WHERE user_id = {} ORDER BY blog_id LIMIT 1000",
+                    i % 10
+                )
+            },
+            Some((
+                RecType::CompositeIndex,
+                "public.posts",
+                &["user_id", "blog_id"],
+            )),
+        ),
+        (
+            "dexter",
+            "view",
+            20,
+            |i| format!("SELECT * FROM posts_view WHERE view_id = {}", i + 1),
+            Some((RecType::MissingIndex, "public.posts", &["id"])),
+        ),
+        (
+            "dexter",
+            "materialized_view",
+            20,
+            |i| format!("SELECT * FROM posts_materialized WHERE id = {}", i + 1),
+            Some((RecType::MissingIndex, "public.posts_materialized", &["id"])),
+        ),
+        (
+            "dexter",
+            "cte",
+            20,
+            |i| {
+                format!(
+                    "WITH cte AS (SELECT * FROM posts WHERE id = {}) SELECT * FROM cte",
+                    i + 1
+                )
+            },
+            Some((RecType::MissingIndex, "public.posts", &["id"])),
+        ),
+        (
+            "dexter",
+            "cte_fence",
+            20,
+            |i| {
+                format!(
+                    "WITH cte AS (SELECT * FROM posts) SELECT * FROM cte WHERE id = {}",
+                    i + 1
+                )
+            },
+            Some((RecType::MissingIndex, "public.posts", &["id"])),
+        ),
+        (
+            "dexter",
+            "materialized_cte",
+            3,
+            |i| {
+                format!("WITH cte AS MATERIALIZED (SELECT * FROM posts) SELECT * FROM cte WHERE id = {}", i + 1)
+            },
+            None,
+        ),
+        (
+            "dexter",
+            "not_materialized_cte",
+            20,
+            |i| {
+                format!("WITH cte AS NOT MATERIALIZED (SELECT * FROM posts) SELECT * FROM cte WHERE id = {}", i + 1)
+            },
+            Some((RecType::MissingIndex, "public.posts", &["id"])),
+        ),
+        (
+            "dexter",
+            "order",
+            20,
+            |_| "SELECT * FROM posts ORDER BY user_id DESC LIMIT 10".into(),
+            Some((RecType::MissingIndex, "public.posts", &["user_id"])),
+        ),
+        (
+            "dexter",
+            "order_multiple",
+            20,
+            |_| "SELECT * FROM posts ORDER BY user_id, blog_id LIMIT 10".into(),
+            Some((
+                RecType::CompositeIndex,
+                "public.posts",
+                &["user_id", "blog_id"],
+            )),
+        ),
+        (
+            "dexter",
+            "order_multiple_direction",
+            20,
+            |_| "SELECT * FROM posts ORDER BY user_id DESC, blog_id LIMIT 10".into(),
+            Some((
+                RecType::CompositeIndex,
+                "public.posts",
+                &["user_id", "blog_id DESC"],
+            )),
+        ),
+        (
+            "dexter",
+            "schema",
+            20,
+            |i| format!("SELECT * FROM \"Bar\".\"Foo\" WHERE \"Id\" = {}", 10000 + i),
+            Some((RecType::MissingIndex, "Bar.Foo", &["\"Id\""])),
+        ),
+        ("dexter", "no_tables", 5, |_| "SELECT 1".into(), None),
+        (
+            "dexter",
+            "indexed",
+            20,
+            |i| format!("SELECT * FROM posts WHERE indexed = {}", i + 1),
+            None,
+        ),
+    ]
+}
+
+fn wants_of(cases: &[Case], prefix_ok: bool) -> Result<Vec<Want>> {
+    cases
+        .iter()
+        .map(|(shape, name, _, sql, want)| {
+            Ok(Want {
+                name: format!("{shape}/{name}"),
+                query_id: optidb_core::sql::fingerprint_only(&sql(1))?,
+                rec_type: want.map(|w| w.0),
+                table: want.map(|w| w.1.to_string()).unwrap_or_default(),
+                columns: want
+                    .map(|w| w.2.iter().map(|c| c.to_string()).collect())
+                    .unwrap_or_default(),
+                prefix_ok,
+            })
+        })
+        .collect()
+}
+
+/// The breadth schema and the peers' corpus in one sandbox and one scan, each scored on its
+/// own; every DDL built for real.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breadth_shapes_and_peer_cases() -> Result<()> {
+    let sb = Sandbox::start_async(SandboxOptions::default()).await?;
+    let url = sb.url();
+    sb.batch_execute(BREADTH)?;
+    sb.batch_execute(PEERS)?;
+    // Statistics of the load reach pg_stat_user_tables when its session ends: analyze after.
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    sb.batch_execute("ANALYZE")?;
+    sb.batch_execute("SELECT pg_stat_statements_reset()")?;
+    let breadth = breadth_cases();
+    let peers = peer_cases();
+    let breadth_wants = wants_of(&breadth, false)?;
+    // Dexter judges one statement at a time; OptiDB merges the workload, so a statement served
+    // by a wider index (posts (user_id) by posts (user_id, blog_id)) is right.
+    let peer_wants = wants_of(&peers, true)?;
+
+    let store = tempfile::tempdir()?;
+    let (u, path) = (url.clone(), store.path().to_path_buf());
+    let d = tokio::task::spawn_blocking(move || {
+        Daemon::start(
+            &u,
+            &path,
+            // Plan every statement (the default plans the top 20 by total time).
+            &["--sample-interval-ms", "20", "--sandbox", "--plans", "40"],
+        )
+    })
+    .await?;
+    let client = seed::connect(&url, "breadth-app").await?;
+    let all: Vec<Case> = breadth.iter().chain(peers.iter()).cloned().collect();
+    let max = all.iter().map(|c| c.2).max().unwrap_or(0);
+    for i in 0..max {
+        for (_, _, calls, sql, _) in &all {
+            if i < *calls {
+                client.simple_query(&sql(i)).await?;
+            }
+        }
+    }
+    let scan_url = d.url("/scan");
+    let a = tokio::task::spawn_blocking(move || post_empty(&scan_url)).await?;
+    let a = a.map_err(|e| anyhow::anyhow!("POST /scan: {e}"))?;
+    anyhow::ensure!(a.status == 200, "scan failed: {}\n{}", a.body, d.stderr());
+    eprintln!("scan: {}", a.body);
+    tokio::task::spawn_blocking(move || d.terminate()).await?;
+    let s = Store::open(store.path())?;
+    let (target, _) = s.targets()?.pop().context("a target")?;
+    let recs = s.recommendations(&target)?;
+    for d in s.dropped(&target)? {
+        eprintln!(
+            "dropped: {} {} ({}): {}",
+            d.rec_type.as_str(),
+            d.target.table,
+            d.target.columns.join(", "),
+            d.reason
+        );
+    }
+
+    let (_, _, _, mut failures) = check("breadth", &recs, &breadth_wants);
+    let (_, _, _, f) = check("peers", &recs, &peer_wants);
+    failures.extend(f);
+    let refused = ddl_refusals(&url, &recs).await?;
+    anyhow::ensure!(
+        refused.is_empty(),
+        "PostgreSQL refused DDL the advisor emitted:\n{}",
+        refused.join("\n")
+    );
+    anyhow::ensure!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
+    Ok(())
+}
