@@ -1099,55 +1099,6 @@ fn recommendations_are_stored_with_their_scan_and_keep_created_at() {
     assert!(s.dropped(&t).unwrap().is_empty());
 }
 
-#[test]
-fn families_are_stored_per_scan_and_trimmed_with_it() {
-    let (_dir, store, t) = setup();
-    assert_eq!(store.families(&t).unwrap(), None);
-    let fam = |at: i64, label: &str| optidb_core::family::FamilySet {
-        scan_id: at,
-        queries: 1,
-        vectorized: 1,
-        k: 1,
-        families: vec![optidb_core::family::Family {
-            id: label.into(),
-            label: label.into(),
-            members: vec!["q1".into()],
-            tokens: vec!["verb:select".into()],
-        }],
-        ..Default::default()
-    };
-    let retention = Retention {
-        max_age_ms: Retention::DEFAULT_MAX_AGE_MS,
-        max_scans: 2,
-    };
-    for (i, label) in ["a_scan", "b_scan", "c_scan"].iter().enumerate() {
-        let at = T0 + i as i64 * 1000;
-        let mut w = scan(at, &["q1"]);
-        w.families = Some(fam(at, label));
-        store.commit_scan(&t, w, &retention).unwrap();
-        let got = store.families(&t).unwrap().unwrap();
-        assert_eq!(got, fam(at, label));
-        assert_eq!(got.of("q1").map(|f| f.label.as_str()), Some(*label));
-    }
-    // A scan without families stores none (older scans' stay with them until trimmed).
-    store
-        .commit_scan(&t, scan(T0 + 5000, &["q1"]), &retention)
-        .unwrap();
-    assert_eq!(store.families(&t).unwrap(), None);
-    let keys: Vec<String> = store
-        .db
-        .iter()
-        .keys()
-        .map(|k| String::from_utf8_lossy(&k.unwrap()).into_owned())
-        .filter(|k| k.contains("\0scanfam\0"))
-        .collect();
-    assert_eq!(
-        keys.len(),
-        1,
-        "only the kept scans' families remain: {keys:?}"
-    );
-}
-
 fn tag(name: &str, at: i64) -> QueryTag {
     QueryTag {
         tag: name.into(),
