@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 pub mod families;
 pub mod http_load;
 pub mod load;
+pub mod sampler_load;
 
 /// Measure OptiDB's own speed.
 #[derive(Debug, clap::Args)]
@@ -58,12 +59,15 @@ pub enum BenchWhat {
     /// What 3 and 30 parallel simulations cost the database's own workload: pgbench with and
     /// without simulations sent to an in-process daemon (a throwaway sandbox with the demo seed).
     SimulateLoad(load::LoadArgs),
-    /// How long grouping 100, 1,000 and 5,000 distinct statements into query families takes
-    /// (features, TF-IDF, k-means with the choice of k, labels; no database).
-    Families(families::FamiliesArgs),
+    /// What the pg_stat_activity sampler costs the database's own workload: pgbench windows
+    /// alternately without and with the sampler at its default rate (a throwaway sandbox).
+    SamplerLoad(sampler_load::SamplerLoadArgs),
     /// N concurrent `GET /bottlenecks` (default 10,000) against a daemon run as a child process:
     /// answers, latency, /health during the flood, the daemon's peak RSS.
     HttpLoad(http_load::HttpLoadArgs),
+    /// How long grouping 100, 1,000 and 5,000 distinct statements into query families takes
+    /// (features, TF-IDF, k-means with the choice of k, labels; no database).
+    Families(families::FamiliesArgs),
 }
 
 /// One measured row.
@@ -166,7 +170,6 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
             }
             Ok(crate::cli::exit::OK)
         }
-        BenchWhat::HttpLoad(a) => http_load::main(a, args.json),
         BenchWhat::Families(a) => {
             let rows = families::run(a);
             if args.json {
@@ -190,6 +193,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<u8> {
             }
             Ok(crate::cli::exit::OK)
         }
+        BenchWhat::HttpLoad(a) => http_load::main(a, args.json),
+        BenchWhat::SamplerLoad(a) => sampler_load::main(a, args.json),
         BenchWhat::SimulateLoad(a) => {
             let rt = tokio::runtime::Runtime::new()?;
             let (rows, notes) = rt.block_on(load::bench_simulate_load(a))?;
