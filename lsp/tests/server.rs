@@ -553,3 +553,82 @@ async fn a_daemon_that_never_answers_does_not_hold_up_diagnostics() {
         t0.elapsed()
     );
 }
+
+/// A query the daemon tagged `contention`: the hover leads with the tag, its advice and the
+/// wait profile (which lock, how often, who holds it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hover_shows_the_contention_tag_and_the_wait_profile() {
+    use optidb_core::model::{Blocker, QueryTag, WaitProfile};
+    let text = "UPDATE coupons SET times_redeemed = times_redeemed + 1 WHERE code = 'VIP20';\n";
+    let fp = optidb_core::sql::fingerprint_only(text.trim_end().trim_end_matches(';')).unwrap();
+    let entry = LookupEntry {
+        query_id: fp.clone(),
+        mean_ms: 14.9,
+        calls: 90,
+        total_ms: 1_341.0,
+        had_seq_scan: true,
+        seq_scan_tables: vec!["public.coupons".into()],
+        tags: vec!["contention".into()],
+        query_tags: vec![QueryTag {
+            tag: "contention".into(),
+            evidence: "Waits on a row lock (transactionid) in 78% of 40 samples, blocked by \
+                       shop-batch-job."
+                .into(),
+            since: Some(0),
+            detail: json!({"advice": ["Use `SELECT … FOR UPDATE SKIP LOCKED LIMIT n`."]}),
+        }],
+        waits: Some(WaitProfile {
+            query_id: fp.clone(),
+            samples: 40,
+            lock: 31,
+            cpu: 9,
+            lock_events: [("transactionid".to_string(), 31)].into(),
+            blockers: vec![Blocker {
+                application_name: "shop-batch-job".into(),
+                query: "SELECT code FROM coupons WHERE valid_until >= DATE $1 FOR UPDATE".into(),
+                state: "idle in transaction".into(),
+                samples: 31,
+                xact_age_ms_mean: 24.6,
+                xact_age_ms_max: 31.0,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut known = LookupResponse::default();
+    known.queries.insert(fp.clone(), entry);
+    let url = fake_daemon(known).await;
+    let mut h = Harness::start(json!({"daemonUrl": url, "token": "s3cret"}), None).await;
+    h.open(text).await;
+    let at = text.find("coupons").unwrap();
+    // The live entry arrives after the first lookup: ask until the hover has it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let md = loop {
+        let hov = h
+            .request(
+                "textDocument/hover",
+                json!({"textDocument": {"uri": URI}, "position": pos(text, at)}),
+            )
+            .await;
+        let md = hov["contents"]["value"].as_str().unwrap_or("").to_string();
+        if md.contains("Why is this slow?") || Instant::now() > deadline {
+            break md;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        md.contains("**`contention`** — Waits on a row lock"),
+        "{md}"
+    );
+    assert!(md.contains("SKIP LOCKED"), "{md}");
+    assert!(
+        md.contains("waits on a row lock 78% of the time, blocked by `shop-batch-job`"),
+        "{md}"
+    );
+    assert!(md.contains("transactions open ~25 ms"), "{md}");
+    assert!(
+        md.find("contention").unwrap() < md.find("Seq Scan").unwrap(),
+        "{md}"
+    );
+}
