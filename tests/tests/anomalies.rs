@@ -258,6 +258,13 @@ fn families_on_every_surface() {
         "{html}"
     );
 
+    let page = get(&d.url(&format!("/ui/queries/{upd}"))).unwrap();
+    let html = page.body.as_str().unwrap_or("");
+    assert!(
+        html.contains(r#"href="/ui/families#coupon_update_pk""#),
+        "the query page shows its family: {html}"
+    );
+
     // The same families after another scan of the same workload.
     scan(&d);
     let again = get(&d.url("/families")).unwrap().body;

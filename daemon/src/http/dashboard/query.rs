@@ -372,6 +372,8 @@ pub(super) struct QueryPage {
     pub(super) tags: Vec<TagView>,
     /// The latest scan's wait profile.
     pub(super) waits: Option<WaitsView>,
+    /// Its family (label, size) in the latest scan.
+    pub(super) family: Option<(String, usize)>,
 }
 
 /// A tag as the query page shows it.
@@ -504,6 +506,7 @@ pub(super) async fn query_page(
             simulations: sims,
             tags,
             waits,
+            family,
             ..
         },
         tables,
@@ -568,6 +571,7 @@ pub(super) async fn query_page(
         recs: recs.iter().map(rec_view).collect(),
         sims: sims.iter().rev().map(sim_view).collect(),
         tags: tags.iter().map(tag_view).collect(),
+        family: family.map(|f| (f.label, f.size)),
         waits: waits
             .last()
             .filter(|w| {
