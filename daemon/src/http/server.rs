@@ -15,7 +15,6 @@ use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
@@ -151,13 +150,6 @@ pub async fn serve(
         tracing::debug!("requests still running after {:?}: stopped", limits.drain);
     }
     Ok(())
-}
-
-/// The client's address, as the accept loop saw it.
-pub fn peer(req: &axum::extract::Request) -> Option<SocketAddr> {
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(a)| *a)
 }
 
 /// The server side of a TLS handshake. A client whose first byte is not a TLS handshake record
