@@ -165,6 +165,9 @@ INSERT INTO readings SELECT g, g % 800, timestamptz '2024-01-01' + g * interval 
     FROM generate_series(1, 240000) g;
 "#;
 
+const PREPARED: &str = "PREPARE feed_between(timestamptz, timestamptz) AS \
+    SELECT id, score FROM feed WHERE posted_at >= $1 AND posted_at < $2";
+
 /// Index-suggestion cases ported from Dexter's test suite (ankane/dexter, MIT:
 /// test/statement_test.rb with test/support/schema.sql), rewritten as our own data: the same
 /// statements and expected indexes. Not ported: UPDATE/DELETE (they would change the data the
@@ -496,7 +499,15 @@ async fn breadth_shapes_and_peer_cases() -> Result<()> {
     sb.batch_execute("SELECT pg_stat_statements_reset()")?;
     let breadth = breadth_cases();
     let peers = peer_cases();
-    let breadth_wants = wants_of(&breadth, false)?;
+    let mut breadth_wants = wants_of(&breadth, false)?;
+    breadth_wants.push(Want {
+        name: "prepared/feed_between".into(),
+        query_id: optidb_core::sql::fingerprint_only(PREPARED)?,
+        rec_type: Some(RecType::MissingIndex),
+        table: "public.feed".into(),
+        columns: vec!["posted_at".into()],
+        prefix_ok: false,
+    });
     // Dexter judges one statement at a time; OptiDB merges the workload, so a statement served
     // by a wider index (posts (user_id) by posts (user_id, blog_id)) is right.
     let peer_wants = wants_of(&peers, true)?;
@@ -513,6 +524,18 @@ async fn breadth_shapes_and_peer_cases() -> Result<()> {
     })
     .await?;
     let client = seed::connect(&url, "breadth-app").await?;
+    // An SQL-level prepared statement: pg_stat_statements records the PREPARE text and counts
+    // the EXECUTE calls under it.
+    client.batch_execute(PREPARED).await?;
+    for i in 0..30 {
+        client
+            .batch_execute(&format!(
+                "EXECUTE feed_between('2024-03-{:02}', '2024-03-{:02} 06:00')",
+                i % 28 + 1,
+                i % 28 + 1
+            ))
+            .await?;
+    }
     let all: Vec<Case> = breadth.iter().chain(peers.iter()).cloned().collect();
     let max = all.iter().map(|c| c.2).max().unwrap_or(0);
     for i in 0..max {

@@ -122,6 +122,33 @@ pub fn locate_syntax_error(text: &str) -> Option<usize> {
     Some(toks[hi].start)
 }
 
+/// The statement inside an SQL-level `PREPARE name [(types)] AS <statement>`, as
+/// pg_stat_statements records prepared statements (the executions of `EXECUTE name(…)` are
+/// counted under that entry): the text after the first `AS` outside parentheses, read with
+/// PostgreSQL's scanner. `None` for anything else.
+pub fn prepared_body(sql: &str) -> Option<&str> {
+    use pg_query::protobuf::Token;
+    let scan = pg_query::scan(sql).ok()?;
+    let mut tokens = scan.tokens.iter();
+    if tokens.next()?.token != Token::Prepare as i32 {
+        return None;
+    }
+    let mut depth = 0i32;
+    for t in tokens {
+        match t.token {
+            x if x == Token::Ascii40 as i32 => depth += 1,
+            x if x == Token::Ascii41 as i32 => depth -= 1,
+            x if x == Token::As as i32 && depth == 0 => {
+                let body = sql.get(usize::try_from(t.end).ok()?..)?.trim();
+                let body = body.trim_end_matches(';').trim_end();
+                return (!body.is_empty()).then_some(body);
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,5 +211,20 @@ mod tests {
         assert_eq!(e.position, Some("SELECT * FROM".len()));
         let e = fingerprint("SELECT 'abc").unwrap_err();
         assert_eq!(e.position, Some(7));
+    }
+
+    #[test]
+    fn the_statement_inside_prepare() {
+        assert_eq!(
+            prepared_body("PREPARE pp(int, text) AS SELECT id FROM big WHERE v = $1 AND k = $2"),
+            Some("SELECT id FROM big WHERE v = $1 AND k = $2")
+        );
+        assert_eq!(
+            prepared_body("prepare q as\n  select 1 as a;"),
+            Some("select 1 as a")
+        );
+        assert_eq!(prepared_body("SELECT 1 AS a"), None);
+        assert_eq!(prepared_body("EXECUTE pp(5)"), None);
+        assert_eq!(prepared_body("PREPARE pp AS"), None);
     }
 }

@@ -168,18 +168,26 @@ pub fn classify(text: &str) -> TextClass {
     let Ok(parsed) = pg_query::parse(&mapped.text, 0) else {
         return TextClass::Skip;
     };
+    fn is_dml(n: &pg_query::NodeEnum) -> bool {
+        use pg_query::NodeEnum::*;
+        match n {
+            SelectStmt(_) | InsertStmt(_) | UpdateStmt(_) | DeleteStmt(_) | MergeStmt(_) => true,
+            // An SQL-level prepared statement: pg_stat_statements records the PREPARE text and
+            // counts the EXECUTE calls under it; the statement it holds is what gets planned.
+            PrepareStmt(p) => p
+                .query
+                .as_ref()
+                .and_then(|q| q.node.as_ref())
+                .is_some_and(is_dml),
+            _ => false,
+        }
+    }
     let dml = parsed.protobuf.stmts.len() == 1
         && parsed.protobuf.stmts[0]
             .stmt
             .as_ref()
             .and_then(|n| n.node.as_ref())
-            .is_some_and(|n| {
-                use pg_query::NodeEnum::*;
-                matches!(
-                    n,
-                    SelectStmt(_) | InsertStmt(_) | UpdateStmt(_) | DeleteStmt(_) | MergeStmt(_)
-                )
-            });
+            .is_some_and(is_dml);
     if !dml {
         return TextClass::Skip;
     }
@@ -450,7 +458,13 @@ mod tests {
             classify("UPDATE t SET a = $1 WHERE id = $2"),
             TextClass::Query { .. }
         ));
+        assert!(matches!(
+            classify("PREPARE p(int) AS SELECT * FROM t WHERE id = $1"),
+            TextClass::Query { .. }
+        ));
         for skip in [
+            "PREPARE p AS VACUUM t",
+            "EXECUTE p(1)",
             "BEGIN",
             "COMMIT",
             "SET statement_timeout = 0",

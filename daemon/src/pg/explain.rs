@@ -12,6 +12,8 @@
 //!   made with `enable_partition_pruning` off (for the transaction, set back on after): executed
 //!   with NULL parameters, a filter on the partition key would otherwise prune every partition
 //!   at executor start-up and the plan would show no scan at all.
+//! - A statement recorded as `PREPARE name AS <statement>` (SQL-level prepared statements in
+//!   pg_stat_statements) is planned as the statement it holds ([`plannable_text`]).
 //! - **Custom plans** of real-value samples: plain `EXPLAIN` (nothing is executed).
 //! - **EXPLAIN ANALYZE** of samples executes them: only when the operator opted in (or on a
 //!   sandbox), only for a single plain SELECT whose every function is a side-effect-free
@@ -53,9 +55,17 @@ pub enum Form {
     Analyze,
 }
 
-/// Checks that `sql` is exactly one statement that has a plan (SELECT, INSERT, UPDATE, DELETE,
+/// What is planned for a statement: the statement itself, or for an SQL-level
+/// `PREPARE name AS <statement>` (how pg_stat_statements records prepared statements, with the
+/// `EXECUTE` calls counted under it) the statement inside.
+pub fn plannable_text(sql: &str) -> &str {
+    sql::fingerprint::prepared_body(sql).unwrap_or(sql)
+}
+
+/// Checks that `sql` (or the statement a `PREPARE` holds) is exactly one statement that has a plan (SELECT, INSERT, UPDATE, DELETE,
 /// MERGE) and returns what it reaches.
 pub fn check_plannable(sql: &str) -> Result<Reach, PgError> {
+    let sql = plannable_text(sql);
     if sql.contains('\0') {
         return Err(PgError::NotPlannable(
             "the statement contains a NUL byte".into(),
@@ -161,6 +171,7 @@ impl<'s> Planner<'s> {
     /// Adds the statements that plan `sql` (checked with [`check_plannable`]) and returns the
     /// index of the one whose row is the plan.
     pub fn plan(&mut self, sql: &str, form: Form) -> usize {
+        let sql = plannable_text(sql);
         let generic = form == Form::Generic;
         let nparams = sql::lex::max_param(sql);
         if generic {
@@ -301,6 +312,13 @@ mod tests {
     #[test]
     fn only_single_plannable_statements_are_planned() {
         assert!(check_plannable("SELECT * FROM t WHERE a = $1").is_ok());
+        // pg_stat_statements' text of a prepared statement: its statement is planned.
+        assert!(check_plannable("PREPARE p(int) AS SELECT * FROM t WHERE a = $1").is_ok());
+        assert_eq!(
+            plannable_text("PREPARE p(int) AS SELECT * FROM t WHERE a = $1"),
+            "SELECT * FROM t WHERE a = $1"
+        );
+        assert!(check_plannable("PREPARE p AS VACUUM t").is_err());
         assert!(check_plannable("UPDATE t SET a = $1").is_ok());
         for bad in [
             "SELECT 1; SELECT 2",

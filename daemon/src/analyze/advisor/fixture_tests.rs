@@ -398,3 +398,21 @@ fn a_view_is_advised_on_its_table() {
         vec![(RecType::MissingIndex, "public.posts".into(), cols(&["id"]))]
     );
 }
+
+#[test]
+fn a_prepared_statement_is_advised_as_the_statement_it_holds() {
+    // pg_stat_statements records `PREPARE … AS <statement>` (EXECUTE calls counted under it);
+    // the plan is that of the statement inside (pg/explain.rs plans it), so are the text facts.
+    let fx = one(
+        "PREPARE top_users(int) AS SELECT * FROM posts ORDER BY user_id DESC LIMIT $1",
+        "sort_no_filter",
+    );
+    assert_eq!(
+        index_recs(&fx),
+        vec![(
+            RecType::MissingIndex,
+            "public.posts".into(),
+            cols(&["user_id"])
+        )]
+    );
+}

@@ -49,16 +49,23 @@ pub struct TextFacts {
     pub relations: Vec<RelRef>,
 }
 
-/// Reads the sample with values when there is one, else the normalized text.
+/// Reads the sample with values when there is one, else the normalized text (the statement
+/// inside an SQL-level `PREPARE … AS`).
 pub fn facts(q: &Query) -> TextFacts {
     let sql = if q.raw_has_values {
         &q.raw_sql
     } else {
         &q.norm_sql
     };
-    let mut f = analyze(sql);
+    // A prepared statement as pg_stat_statements records it: the statement it holds.
+    let inner = |s: &'_ str| -> String {
+        optidb_core::sql::fingerprint::prepared_body(s)
+            .unwrap_or(s)
+            .to_string()
+    };
+    let mut f = analyze(&inner(sql));
     if !f.parsed && q.raw_has_values {
-        f = analyze(&q.norm_sql);
+        f = analyze(&inner(&q.norm_sql));
     }
     f
 }
