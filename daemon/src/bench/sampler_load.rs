@@ -52,6 +52,30 @@ pub struct SamplerLoadRow {
     pub ticks_per_second: f64,
     /// Duration of the last tick seen at the end of each "with" window (ms).
     pub tick_ms: Vec<f64>,
+    /// CPU time of the sampler's backend on the target (from /proc), over all "with" windows:
+    /// per tick, and as a share of one core — the direct cost, which the tps ratio cannot
+    /// resolve on a noisy machine.
+    pub backend_cpu_ms_per_tick: f64,
+    pub backend_cpu_share_of_one_core: f64,
+}
+
+/// User + system CPU time of a process, in ms (`/proc/<pid>/stat`; 0 when unreadable).
+fn cpu_ms(pid: i32) -> f64 {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // The command name (field 2) may contain spaces: fields are counted after its ')'.
+    let fields: Vec<&str> = text
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) * 10.0
 }
 
 /// Runs the benchmark (see the module documentation).
@@ -72,6 +96,8 @@ pub async fn bench_sampler_load(args: &SamplerLoadArgs) -> anyhow::Result<Sample
     );
     let mut target = TargetConfig::new(url.clone());
     target.sandbox = true;
+    let watcher = crate::seed::connect(&url, "optidb-bench").await?;
+    let watcher = &watcher;
     let window = |with: bool| {
         let (pgbench, url, target) = (pgbench.clone(), url.clone(), target.clone());
         let args = args.clone();
@@ -84,12 +110,31 @@ pub async fn bench_sampler_load(args: &SamplerLoadArgs) -> anyhow::Result<Sample
                     Duration::from_millis(args.interval_ms),
                 ))
             });
+            // The sampler's backend (application_name optidb), once it is connected.
+            let mut backend = None;
+            if with {
+                for _ in 0..50 {
+                    let rows = watcher
+                        .query(
+                            "SELECT pid FROM pg_stat_activity WHERE application_name = 'optidb'",
+                            &[],
+                        )
+                        .await?;
+                    if let Some(r) = rows.first() {
+                        let pid: i32 = r.get(0);
+                        backend = Some((pid, cpu_ms(pid)));
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
             let out = tokio::process::Command::new(&pgbench)
                 .args(["-b", &args.builtin, "-n", "-c", &args.clients.to_string()])
                 .args(["-T", &format!("{}", args.seconds.max(1.0).round() as u64)])
                 .arg(&url)
                 .output()
                 .await;
+            let backend_cpu = backend.map(|(pid, t0)| cpu_ms(pid) - t0).unwrap_or(0.0);
             if let Some(t) = task {
                 t.abort();
             }
@@ -105,6 +150,7 @@ pub async fn bench_sampler_load(args: &SamplerLoadArgs) -> anyhow::Result<Sample
                 tps(&text).ok_or_else(|| anyhow::anyhow!("no tps in pgbench's output: {text}"))?,
                 stats.ticks.load(Ordering::Relaxed),
                 stats.last_tick_us.load(Ordering::Relaxed) as f64 / 1000.0,
+                backend_cpu,
             ))
         }
     };
@@ -114,12 +160,13 @@ pub async fn bench_sampler_load(args: &SamplerLoadArgs) -> anyhow::Result<Sample
         args.builtin, args.clients, args.seconds, args.interval_ms
     );
     let mut without = vec![window(false).await?.0];
-    let (mut with, mut ticks, mut tick_ms) = (Vec::new(), 0, Vec::new());
+    let (mut with, mut ticks, mut tick_ms, mut cpu) = (Vec::new(), 0, Vec::new(), 0.0);
     for i in 0..rounds {
-        let (t, n, last) = window(true).await?;
+        let (t, n, last, c) = window(true).await?;
         with.push(t);
         ticks += n;
         tick_ms.push(last);
+        cpu += c;
         without.push(window(false).await?.0);
         eprintln!(
             "bench: round {}: without {:.0}, with {t:.0}, without {:.0} tps ({n} ticks)",
@@ -135,7 +182,10 @@ pub async fn bench_sampler_load(args: &SamplerLoadArgs) -> anyhow::Result<Sample
         .map(|i| without[i] / ((without[i - 1] + without[i + 1]) / 2.0))
         .collect();
     tokio::task::spawn_blocking(move || sandbox.stop()).await??;
+    let seconds = rounds as f64 * args.seconds.max(1.0).round();
     Ok(SamplerLoadRow {
+        backend_cpu_ms_per_tick: cpu / ticks.max(1) as f64,
+        backend_cpu_share_of_one_core: cpu / (seconds * 1000.0),
         builtin: args.builtin.clone(),
         interval_ms: args.interval_ms,
         tps_ratio: median(ratios),
@@ -188,7 +238,8 @@ pub fn main(args: &SamplerLoadArgs, json: bool) -> anyhow::Result<u8> {
          tps without: {}\ntps with:    {}\n\
          tps ratio (median of with ÷ mean of its neighbours): {:.4} ({:+.2}%)\n\
          noise (same ratio between windows without): {:.4} ({:+.2}%)\n\
-         sampler: {} ticks, {:.1} per second; last tick of each window {} ms",
+         sampler: {} ticks, {:.1} per second; last tick of each window {} ms\n\
+         sampler's backend CPU: {:.3} ms per tick, {:.3}% of one core",
         r.builtin,
         r.interval_ms,
         fmt(&r.tps_without),
@@ -203,7 +254,9 @@ pub fn main(args: &SamplerLoadArgs, json: bool) -> anyhow::Result<u8> {
             .iter()
             .map(|x| format!("{x:.2}"))
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        r.backend_cpu_ms_per_tick,
+        r.backend_cpu_share_of_one_core * 100.0
     ))?;
     Ok(crate::cli::exit::OK)
 }
