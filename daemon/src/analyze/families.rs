@@ -20,7 +20,9 @@
 //!    over 2..=min(12, n - 1) below that, never more than the number of distinct vectors. To stay
 //!    fast on big workloads the candidates are fitted on an evenly spaced sample of at most
 //!    [`SAMPLE`] queries and scored on at most [`SILHOUETTE_SAMPLE`] of them; the chosen k is
-//!    then fitted on all queries.
+//!    then fitted on all queries. Up to 200 queries each candidate gets 4 k-means++ starts (the
+//!    lowest inertia wins), which measured steadier and better-separated families on the demo
+//!    workload than one start.
 //! 4. **Labels** from the dominant tokens of each family: `<table>_<verb>_<column|pk>` for
 //!    writes (`coupons_update_pk`: the predicate is the table's primary key), `<table>_join_<table>`
 //!    for joins, `<table>_<operator>_<column>` for single-table reads (`users_like_email`),
@@ -307,9 +309,11 @@ fn cluster(x: &Array2<f64>) -> (Vec<usize>, usize, String, Option<f64>) {
     }
     let sample = spaced(n, SAMPLE);
     let xs = x.select(Axis(0), &sample);
+    // Small workloads are cheap: several k-means++ starts per candidate k steady the choice.
+    let candidate_runs = if xs.nrows() <= 200 { 4 } else { 1 };
     let mut best: Option<(f64, usize, Array1<usize>)> = None;
     for k in kmin..=kmax {
-        let Some(labels) = kmeans(&xs, k, 1) else {
+        let Some(labels) = kmeans(&xs, k, candidate_runs) else {
             continue;
         };
         let Some(s) = silhouette(&xs, &labels) else {
