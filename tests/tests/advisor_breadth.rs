@@ -161,6 +161,10 @@ CREATE TABLE readings (id bigint NOT NULL, sensor int NOT NULL, at timestamptz N
 CREATE TABLE readings_2024_01 PARTITION OF readings FOR VALUES FROM ('2024-01-01') TO ('2024-02-01');
 CREATE TABLE readings_2024_02 PARTITION OF readings FOR VALUES FROM ('2024-02-01') TO ('2024-03-01');
 CREATE TABLE readings_2024_03 PARTITION OF readings FOR VALUES FROM ('2024-03-01') TO ('2024-04-01');
+CREATE TABLE rates (id int PRIMARY KEY, code text NOT NULL, rate numeric NOT NULL);
+INSERT INTO rates SELECT g, 'C' || g, g / 100.0 FROM generate_series(1, 3000) g;
+CREATE TABLE tiers (id int PRIMARY KEY, code text NOT NULL, label text NOT NULL);
+INSERT INTO tiers SELECT g, 'T' || g, 'tier ' || g FROM generate_series(1, 3000) g;
 INSERT INTO readings SELECT g, g % 800, timestamptz '2024-01-01' + g * interval '30 seconds', g % 97
     FROM generate_series(1, 240000) g;
 "#;
@@ -382,6 +386,22 @@ fn breadth_cases() -> Vec<Case> {
             )),
         ),
         // Controls.
+        // Small tables: 3,000 rows looked up thousands of times (an index by evidence), and
+        // the same size looked up a few times (none).
+        (
+            "small",
+            "rate_of_code_hot",
+            2500,
+            |i| format!("SELECT rate FROM rates WHERE code = 'C{}'", i % 3000 + 1),
+            Some((RecType::MissingIndex, "public.rates", &["code"])),
+        ),
+        (
+            "control",
+            "tier_of_code_cold",
+            10,
+            |i| format!("SELECT label FROM tiers WHERE code = 'T{}'", i + 1),
+            None,
+        ),
         (
             "control",
             "deal_by_id",
@@ -418,7 +438,9 @@ fn breadth_cases() -> Vec<Case> {
         (
             "control",
             "readings_month_average",
-            4,
+            // Enough calls for the sampler to catch a real-value sample: a generic plan of a
+            // range over unknown values assumes it is selective.
+            16,
             |i| {
                 format!("SELECT avg(value) FROM readings WHERE at >= '2024-0{}-01' AND at < '2024-0{}-01'", i % 2 + 1, i % 2 + 2)
             },

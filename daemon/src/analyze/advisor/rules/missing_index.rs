@@ -5,7 +5,9 @@
 //! Expressions become expression indexes; a leading-wildcard LIKE/ILIKE becomes a pg_trgm GIN
 //! index (a btree cannot serve it). Candidates go to [`super::composite_index::consolidate`].
 
-use super::{metric_evidence, norm_expr, split_order, MIN_TABLE_ROWS};
+use super::{
+    metric_evidence, norm_expr, split_order, HOT_CALLS, HOT_SHARE, MIN_TABLE_ROWS, TINY_TABLE_ROWS,
+};
 use crate::analyze::advisor::count;
 use crate::analyze::advisor::workload::{JoinCtx, QueryCtx, ScanCond, ScanCtx, Workload};
 use crate::analyze::plan_facts::{walk_nodes, PlanNode};
@@ -231,20 +233,14 @@ impl Found<'_> {
     /// Whether the scan's table is out of the question, with the reason recorded.
     fn gate(&mut self, q: &Query<'_>, s: &ScanCtx, first_col: &str) -> bool {
         let t = &s.table;
-        let rows = self.w.table_rows(t);
         let why = if s.in_subplan {
             format!(
                 "{} runs inside a correlated subquery (once per outer row): see the rewrite \
                  recommendation for this query, which also names the index",
                 s.node_label
             )
-        } else if rows < MIN_TABLE_ROWS {
-            format!(
-                "{t} has ~{} rows (< {}): a sequential scan of a table this small is as fast \
-                 as an index and costs no writes",
-                count(rows),
-                count(MIN_TABLE_ROWS)
-            )
+        } else if let Some(why) = self.too_small(q, t) {
+            why
         } else if self.stale.contains(t) {
             format!(
                 "the statistics of {t} are stale (see the stats recommendation): index \
@@ -256,6 +252,46 @@ impl Found<'_> {
         self.drops
             .push(dropped(t, vec![first_col.to_string()], BTREE, q.qid, why));
         true
+    }
+
+    /// Why `t` is too small for an index for this query, if it is. Under [`TINY_TABLE_ROWS`]
+    /// never; from there to [`MIN_TABLE_ROWS`] only a hot query earns one: at least
+    /// [`HOT_CALLS`] calls and [`HOT_SHARE`] of the workload's time (hypopg's cost check then
+    /// decides, as for every candidate). A 2,000-row table scanned 50,000 times deserves an
+    /// index; scanned 10 times it does not.
+    fn too_small(&self, q: &Query<'_>, t: &str) -> Option<String> {
+        let rows = self.w.table_rows(t);
+        if rows >= MIN_TABLE_ROWS {
+            return None;
+        }
+        if rows < TINY_TABLE_ROWS {
+            return Some(format!(
+                "{t} has ~{} rows (< {}): a sequential scan of a table this small is as fast as \
+                 an index and costs no writes",
+                count(rows),
+                count(TINY_TABLE_ROWS)
+            ));
+        }
+        let total: f64 = self.w.queries.iter().map(|c| c.total_ms).sum();
+        let share = if total > 0.0 {
+            q.ctx.total_ms / total
+        } else {
+            0.0
+        };
+        if q.ctx.calls >= HOT_CALLS && share >= HOT_SHARE {
+            return None;
+        }
+        Some(format!(
+            "{t} has ~{} rows (< {}) and this query is not hot enough to earn an index on a \
+             table that small: {} calls, {:.1}% of the workload's time (an index is considered \
+             from {} calls and {:.0}% of the time)",
+            count(rows),
+            count(MIN_TABLE_ROWS),
+            count(q.ctx.calls as f64),
+            share * 100.0,
+            count(HOT_CALLS as f64),
+            HOT_SHARE * 100.0
+        ))
     }
 
     /// Leading-wildcard patterns: a trigram GIN index, never btree.
@@ -481,7 +517,7 @@ impl Found<'_> {
             return;
         };
         let rows = w.table_rows(t);
-        if removed < 1_000.0 || removed < 10.0 * kept.max(1.0) || rows < MIN_TABLE_ROWS {
+        if removed < 1_000.0 || removed < 10.0 * kept.max(1.0) || self.too_small(q, t).is_some() {
             return;
         }
         let filter: Vec<&ScanCond> = s.conds.iter().filter(|c| c.source == "Filter").collect();
@@ -581,7 +617,7 @@ impl Found<'_> {
                 continue;
             }
             let rows = w.table_rows(&t);
-            if rows < MIN_TABLE_ROWS {
+            if self.too_small(q, &t).is_some() {
                 continue;
             }
             let keys: Vec<String> = n
@@ -732,7 +768,7 @@ impl Found<'_> {
         }
         let rows = w.table_rows(t);
         let other = j.other_act_rows.unwrap_or(j.other_rows);
-        if rows < MIN_TABLE_ROWS || other * 20.0 > rows || self.stale.contains(t) {
+        if self.too_small(q, t).is_some() || other * 20.0 > rows || self.stale.contains(t) {
             return;
         }
         if let Some(ix) = leading_index(w, t, &j.column, BTREE) {
@@ -1010,5 +1046,51 @@ mod tests {
         let (c, d) = candidates(&w, &stale);
         assert!(c.is_empty());
         assert!(d[0].reason.contains("stale"));
+    }
+
+    #[test]
+    fn small_tables_are_judged_by_how_hot_the_query_is() {
+        let plan = || seq_scan("rates", "(code = $1)", 1.0);
+        // 2,000 rows scanned 50,000 times, most of the workload's time: worth an index.
+        let fx = Fixture::new()
+            .table("public.rates", 2_000.0)
+            .table("public.big", 100_000.0)
+            .query("hot", "SELECT * FROM rates WHERE code = $1", 50_000, 0.4)
+            .plan("hot", plan())
+            .query("other", "SELECT * FROM big", 10, 100.0)
+            .plan("other", seq_scan_alias("big", "big", None, 100_000.0));
+        let (c, _) = fx.index_candidates();
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(c[0].columns, vec!["code"]);
+        // The same table scanned 10 times: no.
+        let fx = Fixture::new()
+            .table("public.rates", 2_000.0)
+            .query("cold", "SELECT * FROM rates WHERE code = $1", 10, 0.4)
+            .plan("cold", plan());
+        let (c, d) = fx.index_candidates();
+        assert!(c.is_empty());
+        assert!(d[0].reason.contains("10 calls"), "{}", d[0].reason);
+        // Hot but a small share of the workload's time: no.
+        let fx = Fixture::new()
+            .table("public.rates", 2_000.0)
+            .query("hot", "SELECT * FROM rates WHERE code = $1", 5_000, 0.1)
+            .plan("hot", plan())
+            .query(
+                "other",
+                "SELECT * FROM rates WHERE code = $1 AND 1 = 1",
+                10,
+                1_000.0,
+            )
+            .plan("other", seq_scan_alias("rates", "rates", None, 2_000.0));
+        let (c, _) = fx.index_candidates();
+        assert!(c.is_empty(), "{c:?}");
+        // A tiny table, however hot: never.
+        let fx = Fixture::new()
+            .table("public.rates", 300.0)
+            .query("hot", "SELECT * FROM rates WHERE code = $1", 50_000, 0.4)
+            .plan("hot", plan());
+        let (c, d) = fx.index_candidates();
+        assert!(c.is_empty());
+        assert!(d[0].reason.contains("< 1,000"), "{}", d[0].reason);
     }
 }

@@ -11,9 +11,20 @@ use super::workload::{QueryCtx, Workload};
 use super::{count, iso};
 use optidb_core::model::Evidence;
 
-/// Tables smaller than this are never worth an index: a sequential scan of a few hundred pages
-/// is as fast as an index lookup plus heap visits, and the index still costs every write.
+/// Tables smaller than this are worth an index only for a hot query (see [`HOT_CALLS`],
+/// [`HOT_SHARE`]): a sequential scan of a few dozen pages is about as fast as an index lookup
+/// plus heap visits, and the index still costs every write.
 pub const MIN_TABLE_ROWS: f64 = 10_000.0;
+
+/// Tables smaller than this never get an index (a handful of pages).
+pub const TINY_TABLE_ROWS: f64 = 1_000.0;
+
+/// A query on a table between [`TINY_TABLE_ROWS`] and [`MIN_TABLE_ROWS`] rows earns an index
+/// candidate with at least this many calls …
+pub const HOT_CALLS: i64 = 1_000;
+
+/// … and at least this share of the workload's total time.
+pub const HOT_SHARE: f64 = 0.05;
 
 /// The metric evidence of a query: calls, mean and total time, when.
 pub fn metric_evidence(q: &QueryCtx<'_>) -> Evidence {
