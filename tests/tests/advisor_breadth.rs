@@ -161,6 +161,9 @@ CREATE TABLE readings (id bigint NOT NULL, sensor int NOT NULL, at timestamptz N
 CREATE TABLE readings_2024_01 PARTITION OF readings FOR VALUES FROM ('2024-01-01') TO ('2024-02-01');
 CREATE TABLE readings_2024_02 PARTITION OF readings FOR VALUES FROM ('2024-02-01') TO ('2024-03-01');
 CREATE TABLE readings_2024_03 PARTITION OF readings FOR VALUES FROM ('2024-03-01') TO ('2024-04-01');
+CREATE TABLE docs (id int PRIMARY KEY, meta jsonb NOT NULL);
+INSERT INTO docs SELECT g, jsonb_build_object('kind', 'k' || (g % 500), 'n', g)
+    FROM generate_series(1, 100000) g;
 CREATE TABLE rates (id int PRIMARY KEY, code text NOT NULL, rate numeric NOT NULL);
 INSERT INTO rates SELECT g, 'C' || g, g / 100.0 FROM generate_series(1, 3000) g;
 CREATE TABLE tiers (id int PRIMARY KEY, code text NOT NULL, label text NOT NULL);
@@ -386,6 +389,18 @@ fn breadth_cases() -> Vec<Case> {
             )),
         ),
         // Controls.
+        (
+            "kinds",
+            "docs_containing",
+            20,
+            |i| {
+                format!(
+                    "SELECT id FROM docs WHERE meta @> '{{\"kind\": \"k{}\"}}'",
+                    i % 500
+                )
+            },
+            Some((RecType::MissingIndex, "public.docs", &["meta"])),
+        ),
         // Small tables: 3,000 rows looked up thousands of times (an index by evidence), and
         // the same size looked up a few times (none).
         (

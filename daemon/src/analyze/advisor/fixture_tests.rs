@@ -16,6 +16,9 @@
 //! INSERT INTO big SELECT n, n % 50000, n % 7 FROM generate_series(1, 200000) n;
 //! CREATE TABLE small (id int primary key, k int);
 //! INSERT INTO small SELECT n, n * 13 FROM generate_series(1, 300) n;
+//! CREATE TABLE docs (id int PRIMARY KEY, meta jsonb NOT NULL);
+//! INSERT INTO docs SELECT g, jsonb_build_object('kind', 'k' || (g % 500), 'n', g)
+//!   FROM generate_series(1, 100000) g;
 //! CREATE TABLE events (id bigint, region int, at timestamptz, kind text) PARTITION BY RANGE (at);
 //! -- events_2024_01, _02, _03: one partition per month; 240,000 rows, one every 30 seconds
 //! ANALYZE;
@@ -66,6 +69,12 @@ fn fixture(name: &str) -> Value {
         "partitioned_generic_no_pruning" => {
             include_str!("../fixtures/advisor_partitioned_generic_no_pruning.json")
         }
+        "jsonb_contains_analyze" => {
+            include_str!("../fixtures/advisor_jsonb_contains_analyze.json")
+        }
+        "jsonb_contains_exists_analyze" => {
+            include_str!("../fixtures/advisor_jsonb_contains_exists_analyze.json")
+        }
         "view_analyze" => include_str!("../fixtures/advisor_view_analyze.json"),
         _ => "null",
     };
@@ -87,6 +96,7 @@ fn schema() -> Fixture {
         .table("public.Deals", 100_000.0)
         .stats("public.Deals", "accountId", 5000.0)
         .stats("public.Deals", "Stage", 3.0)
+        .table("public.docs", 100_000.0)
         .table("public.big", 200_000.0)
         .table("public.small", 300.0)
         .table("public.events", 240_000.0)
@@ -415,4 +425,45 @@ fn a_prepared_statement_is_advised_as_the_statement_it_holds() {
             cols(&["user_id"])
         )]
     );
+}
+
+#[test]
+fn jsonb_containment_gets_a_gin_index_of_the_right_operator_class() {
+    let fx = one(
+        "SELECT id FROM docs WHERE meta @> $1",
+        "jsonb_contains_analyze",
+    );
+    let (recs, _) = fx.run();
+    assert_valid_ddl(&recs);
+    assert_eq!(recs.len(), 1, "{recs:#?}");
+    assert_eq!(
+        recs[0].target.using.as_deref(),
+        Some("gin (jsonb_path_ops)")
+    );
+    assert_eq!(
+        recs[0].ddl,
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS docs_meta_gin_idx ON public.docs USING gin (meta jsonb_path_ops);"
+    );
+    // Key existence too: jsonb_path_ops cannot serve `?`.
+    let fx = one(
+        "SELECT id FROM docs WHERE meta @> $1 AND meta ? $2",
+        "jsonb_contains_exists_analyze",
+    );
+    let (recs, _) = fx.run();
+    assert_eq!(recs[0].target.using.as_deref(), Some("gin (jsonb_ops)"));
+    assert!(
+        recs[0].ddl.ends_with("USING gin (meta jsonb_ops);"),
+        "{}",
+        recs[0].ddl
+    );
+    // An existing GIN index on the column: quiet.
+    let mut fx = one(
+        "SELECT id FROM docs WHERE meta @> $1",
+        "jsonb_contains_analyze",
+    );
+    fx = fx.index("public.docs", "docs_meta_idx", &["meta"], false);
+    if let Some(ix) = fx.schema.indexes.last_mut() {
+        ix.access_method = "gin".into();
+    }
+    assert_eq!(index_recs(&fx), vec![]);
 }

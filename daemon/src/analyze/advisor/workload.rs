@@ -58,6 +58,8 @@ pub struct ScanCtx {
     pub conds: Vec<ScanCond>,
     /// Inside a non-hashed sub-plan (runs once per outer row).
     pub in_subplan: bool,
+    /// The node's `Filter` as EXPLAIN printed it (constants keep their type: `'…'::jsonb`).
+    pub filter_text: Option<String>,
     /// Per-loop estimate.
     pub est_rows: f64,
     pub act_rows_total: Option<f64>,
@@ -382,6 +384,7 @@ pub fn walk_plan(
             index_name: n.index_name().map(str::to_string),
             conds,
             in_subplan: in_subplan(n.index),
+            filter_text: n.str("Filter").map(str::to_string),
             est_rows: n.est_rows().unwrap_or(0.0),
             act_rows_total: n.actual_rows_total(),
             removed_total: n.rows_removed_by_filter_total(),

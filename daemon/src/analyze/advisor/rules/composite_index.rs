@@ -84,15 +84,26 @@ fn kind(c: &IndexCandidate) -> RecType {
     }
 }
 
+/// The access method, the operator class and the index-name suffix of a candidate's `using`
+/// (`btree`, `gin (gin_trgm_ops)`, `gin (jsonb_path_ops)` …).
+fn method_of(using: &str) -> (&str, Option<&str>, &'static str) {
+    let (method, opclass) = match using.split_once(" (") {
+        Some((m, rest)) => (m, Some(rest.trim_end_matches(')'))),
+        None => (using, None),
+    };
+    let suffix = match opclass {
+        Some("gin_trgm_ops") => "trgm_idx",
+        Some(_) => "gin_idx",
+        None => "idx",
+    };
+    (method, opclass, suffix)
+}
+
 /// The CREATE INDEX statement of a candidate.
 pub fn ddl(c: &IndexCandidate) -> String {
-    let trgm = c.using == TRGM;
-    let name = index_name(&c.table, &c.columns, if trgm { "trgm_idx" } else { "idx" });
-    let keys: Vec<String> = c
-        .columns
-        .iter()
-        .map(|col| key_sql(col, trgm.then_some("gin_trgm_ops")))
-        .collect();
+    let (method, opclass, suffix) = method_of(&c.using);
+    let name = index_name(&c.table, &c.columns, suffix);
+    let keys: Vec<String> = c.columns.iter().map(|col| key_sql(col, opclass)).collect();
     // CONCURRENTLY is not allowed on a partitioned table (the risk gives the recipe that
     // builds each partition concurrently).
     format!(
@@ -103,7 +114,11 @@ pub fn ddl(c: &IndexCandidate) -> String {
             ""
         },
         quote_table(&c.table),
-        if trgm { " USING gin" } else { "" },
+        if method == "btree" {
+            String::new()
+        } else {
+            format!(" USING {method}")
+        },
         keys.join(", ")
     )
 }
@@ -111,21 +126,21 @@ pub fn ddl(c: &IndexCandidate) -> String {
 /// For a partitioned table: how to build the index without blocking writes, partition by
 /// partition (`CREATE INDEX … ON ONLY` the parent, each partition CONCURRENTLY, then ATTACH).
 fn partitioned_recipe(c: &IndexCandidate) -> String {
-    let trgm = c.using == TRGM;
-    let name = index_name(&c.table, &c.columns, if trgm { "trgm_idx" } else { "idx" });
-    let keys: Vec<String> = c
-        .columns
-        .iter()
-        .map(|col| key_sql(col, trgm.then_some("gin_trgm_ops")))
-        .collect();
-    let using = if trgm { " USING gin" } else { "" };
+    let (method, opclass, suffix) = method_of(&c.using);
+    let name = index_name(&c.table, &c.columns, suffix);
+    let keys: Vec<String> = c.columns.iter().map(|col| key_sql(col, opclass)).collect();
+    let using = if method == "btree" {
+        String::new()
+    } else {
+        format!(" USING {method}")
+    };
     let mut steps = vec![format!(
         "CREATE INDEX IF NOT EXISTS {name} ON ONLY {}{using} ({});",
         quote_table(&c.table),
         keys.join(", ")
     )];
     for p in &c.partitions {
-        let part_name = index_name(p, &c.columns, if trgm { "trgm_idx" } else { "idx" });
+        let part_name = index_name(p, &c.columns, suffix);
         steps.push(format!(
             "CREATE INDEX CONCURRENTLY IF NOT EXISTS {part_name} ON {}{using} ({});",
             quote_table(p),
@@ -147,8 +162,8 @@ fn partitioned_recipe(c: &IndexCandidate) -> String {
 /// A rough size estimate (hypopg's figure replaces it once verified).
 fn est_index_bytes(w: &Workload<'_>, c: &IndexCandidate) -> f64 {
     let rows = w.table_rows(&c.table);
-    if c.using == TRGM {
-        // Trigram GIN indexes are typically a sizeable fraction of the text they index.
+    if c.using.starts_with("gin") {
+        // GIN indexes (trigram, jsonb) are typically a sizeable fraction of what they index.
         w.table(&c.table)
             .map(|t| t.bytes as f64 * 0.4)
             .unwrap_or(0.0)
@@ -202,7 +217,7 @@ fn to_rec(w: &Workload<'_>, mut c: IndexCandidate) -> Recommendation {
         c.table,
         count(writes as f64),
         count(live as f64),
-        if c.using == TRGM {
+        if c.using.starts_with("gin") {
             "; GIN indexes make writes noticeably slower than btree (pending-list flushes)"
         } else {
             ""

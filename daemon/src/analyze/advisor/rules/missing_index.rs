@@ -17,6 +17,10 @@ use std::collections::BTreeSet;
 /// The trigram method/opclass as `RecTarget::using` names it.
 pub const TRGM: &str = "gin (gin_trgm_ops)";
 pub const BTREE: &str = "btree";
+/// jsonb containment only (`@>`): the smaller, faster GIN operator class.
+pub const JSONB_PATH: &str = "gin (jsonb_path_ops)";
+/// jsonb containment and key existence (`@>` with `?`, `?|`, `?&`).
+pub const JSONB_OPS: &str = "gin (jsonb_ops)";
 
 /// A filter keeping more than this fraction of the table is better served by a seq scan.
 pub const MAX_SELECTIVITY: f64 = 0.2;
@@ -26,7 +30,7 @@ pub const MAX_SELECTIVITY: f64 = 0.2;
 pub struct IndexCandidate {
     pub table: String,
     pub columns: Vec<String>,
-    /// [`BTREE`] or [`TRGM`].
+    /// [`BTREE`], [`TRGM`], [`JSONB_PATH`] or [`JSONB_OPS`]: `method (opclass)`.
     pub using: String,
     pub query_ids: Vec<QueryId>,
     pub evidence: Vec<Evidence>,
@@ -138,7 +142,11 @@ fn index_with_prefix(w: &Workload<'_>, table: &str, columns: &[String]) -> Optio
 
 /// The existing valid index of `using` on `table` whose first key is `column`, if any.
 fn leading_index(w: &Workload<'_>, table: &str, column: &str, using: &str) -> Option<String> {
-    let method = if using == TRGM { "gin" } else { "btree" };
+    let method = if using.starts_with("gin") {
+        "gin"
+    } else {
+        "btree"
+    };
     w.indexes(table)
         .find(|i| {
             i.valid
@@ -226,6 +234,9 @@ impl Found<'_> {
         }
         self.trigram(q, s, &own);
         if !q.served.contains(&s.table) {
+            self.jsonb(q, s, &own);
+        }
+        if !q.served.contains(&s.table) {
             self.btree(q, s, &own);
         }
     }
@@ -292,6 +303,86 @@ impl Found<'_> {
             count(HOT_CALLS as f64),
             HOT_SHARE * 100.0
         ))
+    }
+
+    /// jsonb containment (`col @> '…'::jsonb`, the constant's type shows the column is jsonb)
+    /// keeping few rows: a GIN index, `jsonb_path_ops` when containment is the only jsonb test
+    /// on the column, `jsonb_ops` when key existence (`?`, `?|`, `?&`) is tested too. A generic
+    /// plan (`col @> $1`) does not show the type: no advice from it.
+    fn jsonb(&mut self, q: &mut Query<'_>, s: &ScanCtx, own: &[&ScanCond]) {
+        let (w, t) = (self.w, &s.table);
+        let typed = s
+            .filter_text
+            .as_deref()
+            .is_some_and(|f| f.contains("::jsonb"));
+        let Some(col) = own
+            .iter()
+            .find(|c| c.operator == "@>")
+            .map(|c| c.column.clone())
+        else {
+            return;
+        };
+        if !typed || col.contains('(') {
+            return;
+        }
+        let rows = w.table_rows(t);
+        let frac = kept_fraction(s, rows);
+        let exists = own
+            .iter()
+            .any(|c| c.column == col && matches!(c.operator.as_str(), "?" | "?|" | "?&"));
+        let using = if exists { JSONB_OPS } else { JSONB_PATH };
+        if frac > MAX_SELECTIVITY {
+            self.drops.push(dropped(
+                t,
+                vec![col.clone()],
+                using,
+                q.qid,
+                format!(
+                    "the containment test on {col} keeps {:.0}% of {t}: a sequential scan is the \
+                     right plan for that many rows",
+                    frac * 100.0
+                ),
+            ));
+            return;
+        }
+        if let Some(ix) = leading_index(w, t, &col, using) {
+            self.drops.push(dropped(
+                t,
+                vec![col.clone()],
+                using,
+                q.qid,
+                format!("the GIN index {ix} already covers {col}"),
+            ));
+            return;
+        }
+        let why = format!(
+            "{} reads {} to keep {} (filter: {col} @> …{}); a btree cannot serve jsonb \
+             containment, a GIN index can: {}",
+            s.node_label,
+            rows_phrase(s, rows),
+            kept_phrase(s),
+            if exists { " and key existence" } else { "" },
+            if exists {
+                "jsonb_ops, since the query also tests key existence (?, ?|, ?&), which \
+                 jsonb_path_ops does not support"
+            } else {
+                "jsonb_path_ops, smaller and faster than the default jsonb_ops when only @> is used"
+            }
+        );
+        self.out.push(IndexCandidate {
+            table: t.clone(),
+            columns: vec![col],
+            using: using.into(),
+            query_ids: vec![q.qid.to_string()],
+            evidence: vec![
+                scan_evidence(s, q.plan.captured_at, rows),
+                metric_evidence(q.ctx),
+            ],
+            why: vec![why],
+            analyzed: s.act_rows_total.is_some(),
+            partitions: Vec::new(),
+        });
+        q.served.insert(t.clone());
     }
 
     /// Leading-wildcard patterns: a trigram GIN index, never btree.
