@@ -242,55 +242,9 @@ fn agent(ep: &Endpoint, timeout: Duration) -> Result<ureq::Agent, DaemonError> {
     Ok(config.build().new_agent())
 }
 
-/// The system's trusted roots, read once per process (rustls-native-certs: the store OpenSSL
-/// uses, honouring `SSL_CERT_FILE`/`SSL_CERT_DIR`).
-fn system_roots() -> Arc<Vec<ureq::tls::Certificate<'static>>> {
-    static ROOTS: std::sync::OnceLock<Arc<Vec<ureq::tls::Certificate<'static>>>> =
-        std::sync::OnceLock::new();
-    ROOTS
-        .get_or_init(|| {
-            let found = rustls_native_certs::load_native_certs();
-            Arc::new(
-                found
-                    .certs
-                    .iter()
-                    .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
-                    .collect(),
-            )
-        })
-        .clone()
-}
-
-/// TLS for an `https://` daemon: rustls with ring, the system's roots and `ca` (PEM). Errors
-/// name the file.
+/// TLS for an `https://` daemon: the system's roots and `ca` (PEM); see optidb-client.
 pub fn tls_config(ca: Option<&std::path::Path>) -> Result<ureq::tls::TlsConfig, String> {
-    let mut roots = system_roots();
-    if let Some(path) = ca {
-        let pem = std::fs::read(path).map_err(|e| {
-            format!(
-                "cannot read the daemon's CA file {} (optidb.daemonCa): {e}",
-                path.display()
-            )
-        })?;
-        let added: Vec<_> = ureq::tls::parse_pem(&pem)
-            .filter_map(|item| match item {
-                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                _ => None,
-            })
-            .collect();
-        if added.is_empty() {
-            return Err(format!(
-                "the daemon's CA file {} (optidb.daemonCa) holds no PEM certificate",
-                path.display()
-            ));
-        }
-        Arc::make_mut(&mut roots).extend(added);
-    }
-    Ok(ureq::tls::TlsConfig::builder()
-        .provider(ureq::tls::TlsProvider::Rustls)
-        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .root_certs(ureq::tls::RootCerts::Specific(roots))
-        .build())
+    optidb_client::daemon_tls(ca, "optidb.daemonCa")
 }
 
 fn with_auth<B>(req: ureq::RequestBuilder<B>, ep: &Endpoint) -> ureq::RequestBuilder<B> {

@@ -8,7 +8,6 @@ use super::exit;
 use serde_json::{json, Value};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Where the daemon is and how to talk to it (shared by every client command).
@@ -105,57 +104,9 @@ fn agent_with(tls: ureq::tls::TlsConfig) -> ureq::Agent {
         .into()
 }
 
-/// The system's trusted roots (read once per process; rustls-native-certs reads the store
-/// OpenSSL uses, honouring `SSL_CERT_FILE`/`SSL_CERT_DIR`).
-fn system_roots() -> Arc<Vec<ureq::tls::Certificate<'static>>> {
-    static ROOTS: OnceLock<Arc<Vec<ureq::tls::Certificate<'static>>>> = OnceLock::new();
-    ROOTS
-        .get_or_init(|| {
-            let found = rustls_native_certs::load_native_certs();
-            Arc::new(
-                found
-                    .certs
-                    .iter()
-                    .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
-                    .collect(),
-            )
-        })
-        .clone()
-}
-
-/// TLS for `https://` daemons: rustls with ring, the system's roots and `ca` (a PEM file).
-/// Errors name the file.
+/// TLS for `https://` daemons: the system's roots and `ca` (a PEM file); see optidb-client.
 pub fn daemon_tls(ca: Option<&Path>) -> Result<ureq::tls::TlsConfig, String> {
-    let mut roots = system_roots();
-    if let Some(path) = ca {
-        let roots = Arc::make_mut(&mut roots);
-        let pem = std::fs::read(path)
-            .map_err(|e| format!("cannot read the daemon's CA file {}: {e}", path.display()))?;
-        let before = roots.len();
-        for item in ureq::tls::parse_pem(&pem) {
-            match item {
-                Ok(ureq::tls::PemItem::Certificate(c)) => roots.push(c),
-                Ok(_) => {}
-                Err(e) => {
-                    return Err(format!(
-                        "the daemon's CA file {} is not valid PEM: {e}",
-                        path.display()
-                    ))
-                }
-            }
-        }
-        if roots.len() == before {
-            return Err(format!(
-                "the daemon's CA file {} holds no certificate (expected PEM: -----BEGIN CERTIFICATE-----)",
-                path.display()
-            ));
-        }
-    }
-    Ok(ureq::tls::TlsConfig::builder()
-        .provider(ureq::tls::TlsProvider::Rustls)
-        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .root_certs(ureq::tls::RootCerts::Specific(roots))
-        .build())
+    optidb_client::daemon_tls(ca, "--daemon-ca")
 }
 
 /// What to do about a failed connection to the daemon, when the failure says it: TLS trust,
