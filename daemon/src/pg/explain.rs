@@ -9,7 +9,8 @@
 //!   the protocol statement's own parameters, and the values bound for them are folded into the
 //!   plan (`Filter: (cust = 5)`), so it is no generic plan. The plan helper (pg/helper.rs) runs
 //!   inside the server without bound parameters and does use it from 16 on. Generic plans are
-//!   made with `enable_partition_pruning` off (for the transaction, set back on after): executed
+//!   made with `enable_partition_pruning` off (for the transaction, set back to the session's value
+//!   after): executed
 //!   with NULL parameters, a filter on the partition key would otherwise prune every partition
 //!   at executor start-up and the plan would show no scan at all.
 //! - A statement recorded as `PREPARE name AS <statement>` (SQL-level prepared statements in
@@ -41,8 +42,11 @@ const SEARCH_PATH_SQL: &str = "SELECT /* optidb */ pg_catalog.set_config('search
 /// [`Planner::plan`]).
 const PRUNING_OFF_SQL: &str =
     "SELECT /* optidb */ pg_catalog.set_config('enable_partition_pruning', 'off', true)";
+/// Back to the session's own value (what RESET would restore), not a fixed `on`.
 const PRUNING_ON_SQL: &str =
-    "SELECT /* optidb */ pg_catalog.set_config('enable_partition_pruning', 'on', true)";
+    "SELECT /* optidb */ pg_catalog.set_config('enable_partition_pruning', \
+     (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name = 'enable_partition_pruning'), \
+     true)";
 
 /// How a statement is planned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

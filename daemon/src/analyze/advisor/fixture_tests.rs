@@ -467,3 +467,36 @@ fn jsonb_containment_gets_a_gin_index_of_the_right_operator_class() {
     }
     assert_eq!(index_recs(&fx), vec![]);
 }
+
+#[test]
+fn a_parallel_scan_estimate_counts_every_process() {
+    // EXPLAIN prints a Parallel Seq Scan's rows per process: 58,824 × 1.7 (one worker and the
+    // leader) is a third of the table, not a fifth — a range keeping a third gets no index.
+    let scan = serde_json::json!({
+        "Node Type": "Seq Scan", "Parent Relationship": "Outer", "Parallel Aware": true,
+        "Relation Name": "loans", "Schema": "public", "Alias": "loans",
+        "Startup Cost": 0.0, "Total Cost": 4500.0, "Plan Rows": 58824.0, "Plan Width": 0,
+        "Filter": "(loaned_at >= $1)"
+    });
+    let plan = serde_json::json!([{ "Plan": {
+        "Node Type": "Aggregate", "Strategy": "Plain", "Startup Cost": 0.0, "Total Cost": 5000.0,
+        "Plan Rows": 1.0, "Plan Width": 8,
+        "Plans": [{
+            "Node Type": "Gather", "Parent Relationship": "Outer", "Workers Planned": 1,
+            "Startup Cost": 0.0, "Total Cost": 5000.0, "Plan Rows": 1.0, "Plan Width": 8,
+            "Plans": [scan]
+        }]
+    }}]);
+    let fx = Fixture::new()
+        .table("public.loans", 300_000.0)
+        .query(
+            "q",
+            "SELECT count(*) FROM loans WHERE loaned_at >= $1",
+            6,
+            40.0,
+        )
+        .plan_doc("q", plan);
+    let (recs, dropped) = fx.run();
+    assert!(recs.is_empty(), "{recs:#?}");
+    assert!(dropped[0].reason.contains("keeps 33%"), "{dropped:?}");
+}

@@ -60,7 +60,8 @@ pub struct ScanCtx {
     pub in_subplan: bool,
     /// The node's `Filter` as EXPLAIN printed it (constants keep their type: `'…'::jsonb`).
     pub filter_text: Option<String>,
-    /// Per-loop estimate.
+    /// Per-loop estimate, over all processes of a parallel scan (EXPLAIN prints a parallel
+    /// scan's rows per process: see [`parallel_divisor`]).
     pub est_rows: f64,
     pub act_rows_total: Option<f64>,
     pub removed_total: Option<f64>,
@@ -315,6 +316,25 @@ pub fn partition_of(
     Some((parent, n.qualified_relation(sizes)?))
 }
 
+/// What PostgreSQL divides a parallel-aware node's row estimate by (`get_parallel_divisor`):
+/// the planned workers plus the leader's share (1 − 0.3 × workers, when positive). 1 for a node
+/// that is not parallel-aware or has no `Gather`/`Gather Merge` above it.
+pub fn parallel_divisor(nodes: &[PlanNode<'_>], n: &PlanNode<'_>) -> f64 {
+    if !n.parallel_aware() {
+        return 1.0;
+    }
+    let mut cur = n.parent;
+    while let Some(p) = cur.and_then(|p| nodes.get(p)) {
+        if matches!(p.node_type(), "Gather" | "Gather Merge") {
+            let workers = p.num("Workers Planned").unwrap_or(0.0);
+            let leader = 1.0 - 0.3 * workers;
+            return (workers + leader.max(0.0)).max(1.0);
+        }
+        cur = p.parent;
+    }
+    1.0
+}
+
 /// Relation aliases and names that refer to the scan itself.
 fn own_names(n: &PlanNode<'_>) -> Vec<String> {
     let mut v = Vec::new();
@@ -385,7 +405,7 @@ pub fn walk_plan(
             conds,
             in_subplan: in_subplan(n.index),
             filter_text: n.str("Filter").map(str::to_string),
-            est_rows: n.est_rows().unwrap_or(0.0),
+            est_rows: n.est_rows().unwrap_or(0.0) * parallel_divisor(&nodes, n),
             act_rows_total: n.actual_rows_total(),
             removed_total: n.rows_removed_by_filter_total(),
             loops: n.loops(),
