@@ -41,7 +41,7 @@ mod expr;
 #[cfg(test)]
 mod tests;
 
-pub use expr::{condition_columns, quote_ident, sort_key, CondColumn};
+pub use expr::{condition_columns, or_columns, quote_ident, sort_key, CondColumn};
 
 use optidb_core::model::{FilterFact, PlanFacts, SchemaTable, SeqScanFact};
 use serde_json::Value;

@@ -47,6 +47,49 @@ pub fn condition_columns(expr: &str) -> Vec<CondColumn> {
     out
 }
 
+/// The columns tested inside an `OR` whose branches test different columns (`a = 1 OR b = 2`,
+/// at the top level or under `AND`): no single index serves such a condition (it takes one
+/// index per branch, a BitmapOr, or a UNION), so these columns must not be read as ANDed
+/// equality columns. `a = 1 OR a = 2` (one column) is not reported.
+pub fn or_columns(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(root) = parse_where(expr) {
+        find_or(&root, &mut out);
+    }
+    out
+}
+
+fn find_or(node: &Node, out: &mut Vec<String>) {
+    let Some(NodeEnum::BoolExpr(b)) = node.node.as_ref() else {
+        return;
+    };
+    if b.boolop == BoolExprType::AndExpr as i32 {
+        for a in &b.args {
+            find_or(a, out);
+        }
+    } else if b.boolop == BoolExprType::OrExpr as i32 {
+        let branches: Vec<Vec<String>> = b
+            .args
+            .iter()
+            .map(|a| {
+                let mut v = Vec::new();
+                visit(a, false, &mut v);
+                let mut cols: Vec<String> = v.into_iter().map(|c| c.column).collect();
+                cols.sort();
+                cols.dedup();
+                cols
+            })
+            .collect();
+        if branches.windows(2).any(|w| w[0] != w[1]) {
+            for c in branches.into_iter().flatten() {
+                if !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+        }
+    }
+}
+
 /// A `Sort Key` entry with table qualifiers and casts removed, keeping `DESC`, `USING op` and
 /// `NULLS FIRST|LAST` as PostgreSQL printed them: `o.total DESC` → `total DESC`,
 /// `((status)::text)` → `status`, `lower((c.email)::text)` → `lower(email)`. A key that does

@@ -228,8 +228,31 @@ impl Found<'_> {
     /// A sequential scan with its own filter: why it gets no index (a subplan, a small table,
     /// stale statistics), a trigram index for leading-wildcard patterns, or a btree index.
     fn filtered_scan(&mut self, q: &mut Query<'_>, s: &ScanCtx) {
-        let own: Vec<&ScanCond> = s.conds.iter().filter(|c| c.source == "Filter").collect();
-        if own.is_empty() || self.gate(q, s, &own[0].column) {
+        let all: Vec<&ScanCond> = s.conds.iter().filter(|c| c.source == "Filter").collect();
+        if all.is_empty() || self.gate(q, s, &all[0].column) {
+            return;
+        }
+        // Columns ORed with other columns are no ANDed equality: leave them out.
+        let ors = or_columns_of(s);
+        let own: Vec<&ScanCond> = all
+            .iter()
+            .copied()
+            .filter(|c| !ors.contains(&c.column))
+            .collect();
+        if own.is_empty() {
+            self.drops.push(dropped(
+                &s.table,
+                ors.clone(),
+                BTREE,
+                q.qid,
+                format!(
+                    "the filter of {} ORs conditions on different columns ({}): no single index \
+                     serves it — it takes one index per branch (a BitmapOr) or a UNION of one \
+                     query per branch; not advised yet",
+                    s.node_label,
+                    s.filter_text.as_deref().unwrap_or(&ors.join(" OR "))
+                ),
+            ));
             return;
         }
         self.trigram(q, s, &own);
@@ -617,8 +640,9 @@ impl Found<'_> {
         }) {
             return; // a filter no btree serves (LIKE '%x', functions of several columns …)
         }
+        let ors = or_columns_of(s);
         let mut eq: Vec<String> = Vec::new();
-        for c in &s.conds {
+        for c in s.conds.iter().filter(|c| !ors.contains(&c.column)) {
             if EQ_OPS.contains(&c.operator.as_str()) && !eq.contains(&c.column) {
                 eq.push(c.column.clone());
             }
@@ -728,7 +752,9 @@ impl Found<'_> {
             }
             // Only equality filters (or none) keep the order of an index on (eq…, sort keys).
             let own: Vec<&ScanCond> = s.conds.iter().filter(|c| !c.outer_ref).collect();
-            if own.iter().any(|c| !EQ_OPS.contains(&c.operator.as_str())) {
+            if own.iter().any(|c| !EQ_OPS.contains(&c.operator.as_str()))
+                || !or_columns_of(s).is_empty()
+            {
                 continue;
             }
             let mut columns: Vec<String> = Vec::new();
@@ -908,6 +934,15 @@ impl Found<'_> {
         });
         q.served.insert(t.clone());
     }
+}
+
+/// The columns of a scan's `Filter` that are ORed with other columns (see
+/// [`crate::analyze::plan_facts::or_columns`]).
+fn or_columns_of(s: &ScanCtx) -> Vec<String> {
+    s.filter_text
+        .as_deref()
+        .map(crate::analyze::plan_facts::or_columns)
+        .unwrap_or_default()
 }
 
 /// Whether a node's rows go to a `Limit` through nodes that pass them on in order.
@@ -1183,5 +1218,49 @@ mod tests {
         let (c, d) = fx.index_candidates();
         assert!(c.is_empty());
         assert!(d[0].reason.contains("< 1,000"), "{}", d[0].reason);
+    }
+
+    #[test]
+    fn or_between_columns_is_no_composite() {
+        let fx = Fixture::new()
+            .table("public.people", 100_000.0)
+            .query(
+                "q1",
+                "SELECT * FROM people WHERE a = $1 OR b = $2",
+                10,
+                30.0,
+            )
+            .plan("q1", seq_scan("people", "((a = $1) OR (b = $2))", 5.0));
+        let (c, d) = fx.index_candidates();
+        assert!(c.is_empty(), "{c:?}");
+        assert!(d[0].reason.contains("ORs conditions"), "{}", d[0].reason);
+        assert!(
+            d[0].reason.contains("((a = $1) OR (b = $2))"),
+            "{}",
+            d[0].reason
+        );
+        // An ANDed equality next to the OR is still served; one column ORed with itself is IN.
+        let fx = Fixture::new()
+            .table("public.people", 100_000.0)
+            .query(
+                "q1",
+                "SELECT * FROM people WHERE x = $1 AND (a = $2 OR b = $3)",
+                10,
+                30.0,
+            )
+            .plan(
+                "q1",
+                seq_scan("people", "((x = $1) AND ((a = $2) OR (b = $3)))", 5.0),
+            )
+            .query(
+                "q2",
+                "SELECT * FROM people WHERE y = $1 OR y = $2",
+                10,
+                30.0,
+            )
+            .plan("q2", seq_scan("people", "((y = $1) OR (y = $2))", 5.0));
+        let (c, _) = fx.index_candidates();
+        let cols: Vec<&Vec<String>> = c.iter().map(|c| &c.columns).collect();
+        assert_eq!(cols, vec![&vec!["x".to_string()], &vec!["y".to_string()]]);
     }
 }
