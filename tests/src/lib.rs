@@ -411,3 +411,61 @@ pub mod certs {
         }
     }
 }
+
+/// Every recommendation's DDL, built for real on the sandbox inside a transaction that is rolled
+/// back (CONCURRENTLY, which cannot run in one, removed; on a partitioned table it is a refusal;
+/// pg_trgm created first where a trigram index needs it). Returns PostgreSQL's refusals.
+pub async fn ddl_refusals(
+    url: &str,
+    recs: &[optidb_core::model::Recommendation],
+) -> anyhow::Result<Vec<String>> {
+    let client = optidb::seed::connect(url, "ddl-check").await?;
+    let mut refused = Vec::new();
+    for r in recs {
+        if r.ddl.contains("CONCURRENTLY") {
+            // PostgreSQL refuses CREATE INDEX CONCURRENTLY on a partitioned table.
+            let (schema, name) = r
+                .target
+                .table
+                .split_once('.')
+                .unwrap_or(("public", &r.target.table));
+            let rows = client
+                .query(
+                    "SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE n.nspname = $1 AND c.relname = $2",
+                    &[&schema, &name],
+                )
+                .await?;
+            if rows.first().map(|row| row.get::<_, String>(0)).as_deref() == Some("p") {
+                refused.push(format!(
+                    "{}: CONCURRENTLY on the partitioned table {}\n    {}",
+                    r.rec_type.as_str(),
+                    r.target.table,
+                    r.ddl
+                ));
+                continue;
+            }
+        }
+        let ddl = r.ddl.replace(" CONCURRENTLY", "");
+        client.batch_execute("BEGIN").await?;
+        if ddl.contains("gin_trgm_ops") {
+            client
+                .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+                .await?;
+        }
+        if let Err(e) = client.batch_execute(&ddl).await {
+            let why = e
+                .as_db_error()
+                .map(|d| d.message().to_string())
+                .unwrap_or_else(|| e.to_string());
+            refused.push(format!("{}: {why}\n    {}", r.rec_type.as_str(), r.ddl));
+        }
+        client.batch_execute("ROLLBACK").await?;
+    }
+    eprintln!(
+        "DDL built in a rolled-back transaction: {} run, {} refused",
+        recs.len(),
+        refused.len()
+    );
+    Ok(refused)
+}

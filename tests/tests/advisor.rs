@@ -183,63 +183,8 @@ fn check(label: &str, recs: &[Recommendation], wants: &[Want]) -> Score {
     s
 }
 
-/// Every recommendation's DDL, built for real on the sandbox inside a transaction that is rolled
-/// back (CONCURRENTLY, which cannot run in one, removed; pg_trgm created first where a trigram
-/// index needs it). Returns how many were run and PostgreSQL's refusals.
-async fn ddl_refusals(url: &str, recs: &[Recommendation]) -> Result<(usize, Vec<String>)> {
-    let client = seed::connect(url, "ddl-check").await?;
-    let mut refused = Vec::new();
-    for r in recs {
-        if r.ddl.contains("CONCURRENTLY") {
-            // PostgreSQL refuses CREATE INDEX CONCURRENTLY on a partitioned table.
-            let (schema, name) = r
-                .target
-                .table
-                .split_once('.')
-                .unwrap_or(("public", &r.target.table));
-            let rows = client
-                .query(
-                    "SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                     WHERE n.nspname = $1 AND c.relname = $2",
-                    &[&schema, &name],
-                )
-                .await?;
-            if rows.first().map(|row| row.get::<_, String>(0)).as_deref() == Some("p") {
-                refused.push(format!(
-                    "{}: CONCURRENTLY on the partitioned table {}\n    {}",
-                    r.rec_type.as_str(),
-                    r.target.table,
-                    r.ddl
-                ));
-                continue;
-            }
-        }
-        let ddl = r.ddl.replace(" CONCURRENTLY", "");
-        client.batch_execute("BEGIN").await?;
-        if ddl.contains("gin_trgm_ops") {
-            client
-                .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-                .await?;
-        }
-        if let Err(e) = client.batch_execute(&ddl).await {
-            let why = e
-                .as_db_error()
-                .map(|d| d.message().to_string())
-                .unwrap_or_else(|| e.to_string());
-            refused.push(format!("{}: {why}\n    {}", r.rec_type.as_str(), r.ddl));
-        }
-        client.batch_execute("ROLLBACK").await?;
-    }
-    eprintln!(
-        "DDL built in a rolled-back transaction: {} run, {} refused",
-        recs.len(),
-        refused.len()
-    );
-    Ok((recs.len(), refused))
-}
-
 async fn assert_ddl_builds(url: &str, recs: &[Recommendation]) -> Result<()> {
-    let (_, refused) = ddl_refusals(url, recs).await?;
+    let refused = optidb_e2e::ddl_refusals(url, recs).await?;
     anyhow::ensure!(
         refused.is_empty(),
         "PostgreSQL refused DDL the advisor emitted:\n{}",

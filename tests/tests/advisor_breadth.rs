@@ -95,51 +95,6 @@ fn check(
     (tp, fp, pos, failures)
 }
 
-/// Every recommendation's DDL built on the sandbox in a transaction that is rolled back
-/// (CONCURRENTLY removed; on a partitioned table it is a refusal). Returns the refusals.
-async fn ddl_refusals(url: &str, recs: &[Recommendation]) -> Result<Vec<String>> {
-    let client = seed::connect(url, "ddl-check").await?;
-    let mut refused = Vec::new();
-    for r in recs {
-        if r.ddl.contains("CONCURRENTLY") {
-            let (schema, name) = r
-                .target
-                .table
-                .split_once('.')
-                .unwrap_or(("public", &r.target.table));
-            let rows = client
-                .query(
-                    "SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                     WHERE n.nspname = $1 AND c.relname = $2",
-                    &[&schema, &name],
-                )
-                .await?;
-            if rows.first().map(|row| row.get::<_, String>(0)).as_deref() == Some("p") {
-                refused.push(format!("CONCURRENTLY on a partitioned table: {}", r.ddl));
-                continue;
-            }
-        }
-        client.batch_execute("BEGIN").await?;
-        if let Err(e) = client
-            .batch_execute(&r.ddl.replace(" CONCURRENTLY", ""))
-            .await
-        {
-            let why = e
-                .as_db_error()
-                .map(|d| d.message().to_string())
-                .unwrap_or_else(|| e.to_string());
-            refused.push(format!("{why}: {}", r.ddl));
-        }
-        client.batch_execute("ROLLBACK").await?;
-    }
-    eprintln!(
-        "DDL built in a rolled-back transaction: {} run, {} refused",
-        recs.len(),
-        refused.len()
-    );
-    Ok(refused)
-}
-
 /// Issue #13's plan shapes on a schema written for this test: sorts over whole tables, mixed
 /// directions, output aliases, an equality filter + sort under a LIMIT … OFFSET page, ORM-style
 /// `= ANY(array)` and `IN (…)`, quoted mixed-case names, an index scan that throws rows away, a
@@ -712,7 +667,7 @@ async fn breadth_shapes_and_peer_cases() -> Result<()> {
             "supabase: {found} of {expected} expected indexes proposed"
         ));
     }
-    let refused = ddl_refusals(&url, &recs).await?;
+    let refused = optidb_e2e::ddl_refusals(&url, &recs).await?;
     anyhow::ensure!(
         refused.is_empty(),
         "PostgreSQL refused DDL the advisor emitted:\n{}",

@@ -5,8 +5,9 @@
 //! waited for — the scan turns those into wait profiles ([`profiles`]) and drains them.
 //!
 //! Bounded cost: one read-only statement per tick, `pg_blocking_pids()` only for lock waiters,
-//! and the pace adapts — a tick that took `d` waits at least `d × DUTY_FACTOR` before the next,
-//! so the sampler keeps at most ~5% of one backend busy however slow the target gets (a normal
+//! and the pace adapts — a slow tick (over `SLOW_TICK`, 20 ms) that took `d` waits at least
+//! `d × DUTY_FACTOR` before the next, so the sampler keeps at most ~5% of one backend busy
+//! however slow the target gets (a normal
 //! tick, ~0.5 ms, at the default 5 Hz is 0.25%); a tick that times out is cancelled and the
 //! next waits a second.
 //! Bounded memory: at most [`MAX_SAMPLES`] real-value texts of at most [`MAX_SAMPLE_BYTES`]
@@ -36,9 +37,13 @@ pub const MAX_BLOCKERS: usize = 8;
 pub const MAX_LOCKS: usize = 8;
 /// Most blockers of one waiter looked at in one sample.
 const BLOCKERS_PER_SAMPLE: usize = 4;
-/// A tick that took `d` is followed by a pause of at least `d × DUTY_FACTOR` (≤ 5% busy): at
-/// the default interval the sampler slows down once a tick takes over 10 ms.
+/// A slow tick (over [`SLOW_TICK`]) that took `d` is followed by a pause of at least
+/// `d × DUTY_FACTOR` (≤ 5% busy).
 pub const DUTY_FACTOR: u32 = 20;
+/// Ticks faster than this keep the configured interval: a healthy server answers the sampler's
+/// statement in a few milliseconds, and a tick's time measured here also counts this process's
+/// own scheduling, so only a clearly slow tick means a slow or busy target.
+pub const SLOW_TICK: Duration = Duration::from_millis(20);
 /// The slowest pace the sampler slows down to.
 pub const MAX_PAUSE: Duration = Duration::from_secs(30);
 
@@ -413,13 +418,16 @@ fn rows(rows: Vec<tokio_postgres::Row>) -> Vec<Activity> {
         .collect()
 }
 
-/// The pause after a tick that took `took`: the configured interval, or longer when ticks are
-/// slow (at most ~5% busy), never more than [`MAX_PAUSE`].
+/// The pause after a tick that took `took`: the configured interval, or, once ticks are slow
+/// (over [`SLOW_TICK`]), long enough to keep the sampler at most ~5% busy, never more than
+/// [`MAX_PAUSE`].
 pub fn pause(every: Duration, took: Duration) -> Duration {
-    every
-        .max(took.saturating_mul(DUTY_FACTOR))
-        .min(MAX_PAUSE)
-        .max(Duration::from_millis(10))
+    let paced = if took > SLOW_TICK {
+        every.max(took.saturating_mul(DUTY_FACTOR))
+    } else {
+        every
+    };
+    paced.min(MAX_PAUSE).max(Duration::from_millis(10))
 }
 
 /// Samples pg_stat_activity every `every` (slower when the target is slow, see [`pause`]) until
@@ -655,5 +663,12 @@ mod tests {
             Duration::from_millis(500)
         );
         assert_eq!(pause(every, Duration::from_secs(5)), MAX_PAUSE);
+        // A rate asked for explicitly holds while ticks are quick.
+        let fast = Duration::from_millis(20);
+        assert_eq!(pause(fast, Duration::from_millis(15)), fast);
+        assert_eq!(
+            pause(fast, Duration::from_millis(30)),
+            Duration::from_millis(600)
+        );
     }
 }
