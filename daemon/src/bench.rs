@@ -447,16 +447,35 @@ pub fn distinct_statements(n: usize) -> Vec<String> {
 }
 
 fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
+    status_mb("/proc/self/status", "VmRSS:").unwrap_or(f64::NAN)
+}
+
+/// A kB field (`VmRSS:`, `VmHWM:` …) of a `/proc/…/status` file, in MB.
+pub(crate) fn status_mb(status: &str, field: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(status).ok()?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// utime + stime of a `/proc/…/stat` file in milliseconds (Linux counts in USER_HZ = 100 per
+/// second); 0 when it cannot be read (a process that ended).
+pub(crate) fn cpu_ms(stat: &str) -> f64 {
+    let Ok(text) = std::fs::read_to_string(stat) else {
+        return 0.0;
+    };
+    // The command name (field 2) may contain spaces: fields are counted after its ')'.
+    let fields: Vec<&str> = text
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) * 10.0
 }
 
 async fn bench_scan(

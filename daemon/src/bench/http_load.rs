@@ -64,10 +64,7 @@ impl Drop for DaemonChild {
 
 /// A kB field of /proc/<pid>/status, in MB.
 fn proc_status_mb(pid: u32, field: &str) -> Option<f64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = text.lines().find(|l| l.starts_with(field))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+    super::status_mb(&format!("/proc/{pid}/status"), field)
 }
 
 /// One `GET path` on a new connection: (status, latency).

@@ -11,6 +11,7 @@
 //! 99th-percentile latency from pgbench's per-transaction log: what the application's users
 //! would notice on a database that is not saturated).
 
+use super::cpu_ms;
 use crate::bench::percentile;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
@@ -539,24 +540,4 @@ const CLIENT_THREAD: &str = "bench-client";
 fn add_own_cpu(sent: &Mutex<Sent>) {
     let ms = cpu_ms("/proc/thread-self/stat");
     sent.lock().unwrap_or_else(|e| e.into_inner()).client_cpu_ms += ms;
-}
-
-/// utime + stime of a `/proc/…/stat` file in milliseconds (Linux counts in USER_HZ = 100 per
-/// second); 0 when it cannot be read (a process that ended).
-fn cpu_ms(stat: &str) -> f64 {
-    let Ok(text) = std::fs::read_to_string(stat) else {
-        return 0.0;
-    };
-    // The command name (field 2) may contain spaces: fields are counted after its ')'.
-    let fields: Vec<&str> = text
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) * 10.0
 }

@@ -59,23 +59,9 @@ pub struct SamplerLoadRow {
     pub backend_cpu_share_of_one_core: f64,
 }
 
-/// User + system CPU time of a process, in ms (`/proc/<pid>/stat`; 0 when unreadable).
+/// User + system CPU time of a process, in ms (0 when unreadable).
 fn cpu_ms(pid: i32) -> f64 {
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // The command name (field 2) may contain spaces: fields are counted after its ')'.
-    let fields: Vec<&str> = text
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) * 10.0
+    super::cpu_ms(&format!("/proc/{pid}/stat"))
 }
 
 /// Runs the benchmark (see the module documentation).
