@@ -392,19 +392,15 @@ impl Found<'_> {
                 "jsonb_path_ops, smaller and faster than the default jsonb_ops when only @> is used"
             }
         );
-        self.out.push(IndexCandidate {
-            table: t.clone(),
-            columns: vec![col],
-            using: using.into(),
-            query_ids: vec![q.qid.to_string()],
-            evidence: vec![
-                scan_evidence(s, q.plan.captured_at, rows),
-                metric_evidence(q.ctx),
-            ],
-            why: vec![why],
-            analyzed: s.act_rows_total.is_some(),
-            partitions: Vec::new(),
-        });
+        self.out.push(scan_candidate(
+            q,
+            s,
+            rows,
+            vec![col],
+            using,
+            why,
+            s.act_rows_total.is_some(),
+        ));
         q.served.insert(t.clone());
     }
 
@@ -442,16 +438,13 @@ impl Found<'_> {
                 ));
                 continue;
             }
-            self.out.push(IndexCandidate {
-                table: t.clone(),
-                columns: vec![lw.column.clone()],
-                using: TRGM.into(),
-                query_ids: vec![q.qid.to_string()],
-                evidence: vec![
-                    scan_evidence(s, q.plan.captured_at, rows),
-                    metric_evidence(q.ctx),
-                ],
-                why: vec![format!(
+            self.out.push(scan_candidate(
+                q,
+                s,
+                rows,
+                vec![lw.column.clone()],
+                TRGM,
+                format!(
                     "{} {} {:?} has a leading wildcard, which no btree index can serve (btree \
                      needs a fixed prefix); a pg_trgm GIN index can, since the pattern has a \
                      run of {} literal characters. Today {} reads {}",
@@ -461,10 +454,9 @@ impl Found<'_> {
                     lw.fragment_len.unwrap_or(0),
                     s.node_label,
                     rows_phrase(s, rows)
-                )],
-                analyzed: s.act_rows_total.is_some(),
-                partitions: Vec::new(),
-            });
+                ),
+                s.act_rows_total.is_some(),
+            ));
             q.served.insert(t.clone());
         }
     }
@@ -596,19 +588,15 @@ impl Found<'_> {
                 ));
             }
         }
-        self.out.push(IndexCandidate {
-            table: t.clone(),
+        self.out.push(scan_candidate(
+            q,
+            s,
+            rows,
             columns,
-            using: BTREE.into(),
-            query_ids: vec![q.qid.to_string()],
-            evidence: vec![
-                scan_evidence(s, q.plan.captured_at, rows),
-                metric_evidence(q.ctx),
-            ],
-            why: vec![why],
-            analyzed: s.act_rows_total.is_some(),
-            partitions: Vec::new(),
-        });
+            BTREE,
+            why,
+            s.act_rows_total.is_some(),
+        ));
         q.served.insert(t.clone());
     }
 
@@ -693,19 +681,8 @@ impl Found<'_> {
             s.index_name.as_deref().unwrap_or("the index"),
             columns.join(", ")
         );
-        self.out.push(IndexCandidate {
-            table: t.clone(),
-            columns,
-            using: BTREE.into(),
-            query_ids: vec![q.qid.to_string()],
-            evidence: vec![
-                scan_evidence(s, q.plan.captured_at, rows),
-                metric_evidence(q.ctx),
-            ],
-            why: vec![why],
-            analyzed: true,
-            partitions: Vec::new(),
-        });
+        self.out
+            .push(scan_candidate(q, s, rows, columns, BTREE, why, true));
         q.served.insert(t.clone());
     }
 
@@ -987,6 +964,33 @@ fn kept_phrase(s: &ScanCtx) -> String {
     match (s.act_rows_total, s.removed_total) {
         (Some(a), Some(r)) => format!("{} (removed by the filter: {})", count(a), count(r)),
         _ => format!("an estimated {} row(s)", count(s.est_rows)),
+    }
+}
+
+/// A candidate that serves the scan `s` of query `q`: the scan's and the query's figures as its
+/// evidence.
+#[allow(clippy::too_many_arguments)]
+fn scan_candidate(
+    q: &Query<'_>,
+    s: &ScanCtx,
+    rows: f64,
+    columns: Vec<String>,
+    using: &str,
+    why: String,
+    analyzed: bool,
+) -> IndexCandidate {
+    IndexCandidate {
+        table: s.table.clone(),
+        columns,
+        using: using.into(),
+        query_ids: vec![q.qid.to_string()],
+        evidence: vec![
+            scan_evidence(s, q.plan.captured_at, rows),
+            metric_evidence(q.ctx),
+        ],
+        why: vec![why],
+        analyzed,
+        partitions: Vec::new(),
     }
 }
 
