@@ -8,6 +8,7 @@
 //! from the lexer (words only), so every captured query has a feature vector.
 
 use super::lex::{tokenize, TokenKind};
+use super::reach::strings;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -131,18 +132,6 @@ struct Walk {
     predicates: Vec<(String, String)>,
     functions: BTreeSet<String>,
     clauses: BTreeSet<&'static str>,
-}
-
-/// The `sval`s of a list of `String` nodes.
-fn strings(list: Option<&Value>) -> Vec<String> {
-    let Some(Value::Array(items)) = list else {
-        return Vec::new();
-    };
-    items
-        .iter()
-        .filter_map(|n| n.get("node")?.get("String")?.get("sval")?.as_str())
-        .map(str::to_string)
-        .collect()
 }
 
 /// A token-safe word: lowercase, whitespace and `:` replaced.

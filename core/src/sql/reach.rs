@@ -172,8 +172,8 @@ pub fn reach_parsed(parsed: &pg_query::ParseResult) -> Reach {
 }
 
 /// The `sval`s of a list of `String` nodes (`[{"node": {"String": {"sval": …}}}, …]`); other
-/// nodes (`*`, subscripts) are skipped.
-fn strings(list: Option<&Value>) -> Vec<String> {
+/// nodes (`*`, subscripts) are skipped. Shared with the feature tokens (`features.rs`).
+pub(crate) fn strings(list: Option<&Value>) -> Vec<String> {
     let Some(Value::Array(items)) = list else {
         return Vec::new();
     };
