@@ -276,6 +276,28 @@ pub fn get_with_header(url: &str, name: &str, value: &str) -> Result<String, Str
     r.body_mut().read_to_string().map_err(|e| e.to_string())
 }
 
+/// A daemon (sampler off, `extra` arguments added) on [`tickets_sandbox`]`(calls)` as the
+/// least-privileged role, after one successful scan. Fields drop in order: daemon, store,
+/// sandbox.
+pub struct ScannedTickets {
+    pub d: Daemon,
+    pub store: tempfile::TempDir,
+    pub sb: optidb::sandbox::Sandbox,
+}
+
+pub fn scanned_tickets(calls: usize, extra: &[&str]) -> ScannedTickets {
+    let sb = tickets_sandbox(calls);
+    let store = tempfile::tempdir().expect("store dir");
+    let args: Vec<&str> = ["--sample-interval-ms", "0"]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    let d = Daemon::start(&optidb_url(&sb), store.path(), &args);
+    let scan = post_empty(&d.url("/scan")).expect("POST /scan");
+    assert_eq!(scan.status, 200, "{}", scan.body);
+    ScannedTickets { d, store, sb }
+}
+
 /// A sandbox with a `tickets` table (200,000 rows, `buyer_id` with 5,000 values and no index on
 /// it, `price`), analyzed in its own step, pg_stat_statements reset, and the slow query
 /// `SELECT * FROM tickets WHERE buyer_id = <i>` run `calls` times: one clear missing index.

@@ -18,14 +18,11 @@ fn assert_error_shape(a: &optidb_e2e::Answer, status: u16) {
 
 #[test]
 fn every_endpoint_answers_and_bad_requests_get_clear_errors() {
-    let sb = optidb_e2e::tickets_sandbox(10);
-    let store = tempfile::tempdir().unwrap();
-    let d = Daemon::start(
-        &optidb_e2e::optidb_url(&sb),
-        store.path(),
-        &["--sample-interval-ms", "0"],
-    );
-    assert_eq!(optidb_e2e::post_empty(&d.url("/scan")).unwrap().status, 200);
+    let optidb_e2e::ScannedTickets {
+        d,
+        store: _store,
+        sb: _sb,
+    } = optidb_e2e::scanned_tickets(10, &[]);
     let slow =
         optidb_core::sql::fingerprint_only("SELECT * FROM tickets WHERE buyer_id = 1").unwrap();
 

@@ -2,19 +2,16 @@
 //! `neovim`) runs the real `optidb-lsp` binary against a real `optidb daemon` that scanned a real
 //! sandbox, and sees a live warning and a "why is this slow" hover on the slow statement.
 
-use optidb_e2e::{bin_path, post_empty, Daemon};
+use optidb_e2e::bin_path;
 use std::process::Command;
 
 #[test]
 fn neovim_sees_a_live_warning_and_a_hover_on_a_slow_query() {
-    let sb = optidb_e2e::tickets_sandbox(20);
-    let store = tempfile::tempdir().unwrap();
-    let d = Daemon::start(
-        &optidb_e2e::optidb_url(&sb),
-        store.path(),
-        &["--sample-interval-ms", "0"],
-    );
-    assert_eq!(post_empty(&d.url("/scan")).unwrap().status, 200);
+    let optidb_e2e::ScannedTickets {
+        d,
+        store: _store,
+        sb: _sb,
+    } = optidb_e2e::scanned_tickets(20, &[]);
 
     let dir = tempfile::tempdir().unwrap();
     let sql = dir.path().join("app.sql");

@@ -43,14 +43,11 @@ impl HeldLock {
 
 #[test]
 fn a_locked_table_never_fails_the_scan_and_simulations_say_the_target_is_busy() {
-    let sb = optidb_e2e::tickets_sandbox(10);
-    let store = tempfile::tempdir().unwrap();
-    let d = Daemon::start(
-        &optidb_e2e::optidb_url(&sb),
-        store.path(),
-        &["--sample-interval-ms", "0"],
-    );
-    assert_eq!(post_empty(&d.url("/scan")).unwrap().status, 200);
+    let optidb_e2e::ScannedTickets {
+        d,
+        store: _store,
+        sb,
+    } = optidb_e2e::scanned_tickets(10, &[]);
     let slow =
         optidb_core::sql::fingerprint_only("SELECT * FROM tickets WHERE buyer_id = 1").unwrap();
     let ddl = "CREATE INDEX ON public.tickets (buyer_id)";
@@ -189,14 +186,11 @@ fn peak_rss_mb(pid: u32) -> f64 {
 #[test]
 fn slow_clients_and_floods_never_take_health_down() {
     use std::io::{Read, Write};
-    let sb = optidb_e2e::tickets_sandbox(3);
-    let store = tempfile::tempdir().unwrap();
-    let d = Daemon::start(
-        &optidb_e2e::optidb_url(&sb),
-        store.path(),
-        &["--sample-interval-ms", "0", "--header-timeout-ms", "1500"],
-    );
-    assert_eq!(post_empty(&d.url("/scan")).unwrap().status, 200);
+    let optidb_e2e::ScannedTickets {
+        d,
+        store: _store,
+        sb: _sb,
+    } = optidb_e2e::scanned_tickets(3, &["--header-timeout-ms", "1500"]);
     let addr = d.base.trim_start_matches("http://").to_string();
 
     // 1,100 sockets that start a request and never finish its headers (more than the default
