@@ -469,6 +469,7 @@ impl Collector {
         let window = self.samples.take_window();
         let waits = sampler::profiles(&window, &queries, now);
         let (past_metrics, past_plans) = self.history(&queries).await?;
+        let families = crate::analyze::families::for_scan(now, &queries, &schema);
         let tags = crate::analyze::time::tags(&crate::analyze::time::TimeInput {
             now,
             queries: &queries,
@@ -477,10 +478,10 @@ impl Collector {
             waits: &waits,
             past_metrics: &past_metrics,
             past_plans: &past_plans,
+            families: &families,
         });
         let (recommendations, dropped) =
             crate::analyze::contention::set_aside_index_advice(recommendations, dropped, &tags);
-        let families = crate::analyze::families::for_scan(now, &queries, &schema);
 
         let summary = ScanSummary {
             scan_id: now,

@@ -240,7 +240,7 @@ pub fn tags(input: &super::time::TimeInput<'_>) -> Vec<(QueryId, QueryTag)> {
         input.plans,
         input.past_metrics,
         input.past_plans,
-        None,
+        Some(input.families),
     )
 }
 

@@ -26,6 +26,8 @@ pub struct TimeInput<'a> {
     pub past_metrics: &'a HashMap<QueryId, Vec<Metric>>,
     /// Earlier plans of each query, oldest first (at most [`HISTORY`], this scan excluded).
     pub past_plans: &'a HashMap<QueryId, Vec<Plan>>,
+    /// This scan's query families (the ones stored with it).
+    pub families: &'a optidb_core::family::FamilySet,
 }
 
 /// A producer of tags.
