@@ -2,12 +2,13 @@
 //! N-statement file (cold, and after a one-statement edit) and to render hovers from cached
 //! daemon data. Targets: diagnostics for 2,000 statements < 100 ms, hover p95 < 20 ms.
 
-use crate::analysis::Analyzer;
 use crate::config::Settings;
 use crate::convert::LineIndex;
 use crate::daemon::Known;
 use crate::handlers::{self, hover::LiveState, DocView};
 use optidb_core::model::{LookupEntry, LookupRec, LookupSimulation};
+use optidb_source::analysis::Analyzer;
+use optidb_source::Lang;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -95,7 +96,7 @@ pub fn run(n: usize) {
     for run in 0..5 {
         let t = Instant::now();
         let index = LineIndex::new(Arc::from(text.as_str()));
-        let analysis = Analyzer::default().analyze(&text);
+        let analysis = Analyzer::default().analyze(Lang::Sql, &text);
         if run == 0 {
             for (i, fp) in analysis.fingerprints().into_iter().enumerate() {
                 if i % 2 == 0 {
@@ -116,7 +117,7 @@ pub fn run(n: usize) {
 
     // Warm: the same analyzer, one statement edited per run (what typing costs).
     let analyzer = Analyzer::default();
-    analyzer.analyze(&text);
+    analyzer.analyze(Lang::Sql, &text);
     let mut warm = Vec::new();
     for run in 0..20 {
         let edited = text.replacen(
@@ -126,7 +127,7 @@ pub fn run(n: usize) {
         );
         let t = Instant::now();
         let index = LineIndex::new(Arc::from(edited.as_str()));
-        let analysis = analyzer.analyze(&edited);
+        let analysis = analyzer.analyze(Lang::Sql, &edited);
         let live = |fp: &str| known.get(fp).cloned();
         let doc = DocView {
             index: &index,
@@ -140,7 +141,7 @@ pub fn run(n: usize) {
 
     // Hover from cache: position → offset → statement → Markdown, at 2,000 positions.
     let index = LineIndex::new(Arc::from(text.as_str()));
-    let analysis = analyzer.analyze(&text);
+    let analysis = analyzer.analyze(Lang::Sql, &text);
     let live = |fp: &str| known.get(fp).cloned();
     let doc = DocView {
         index: &index,
@@ -265,7 +266,7 @@ mod tests {
     #[test]
     fn generated_file_has_the_statements_asked_for() {
         let text = generate(40);
-        let a = Analyzer::default().analyze(&text);
+        let a = Analyzer::default().analyze(Lang::Sql, &text);
         assert_eq!(a.statements.len(), 40);
         assert_eq!(
             a.statements

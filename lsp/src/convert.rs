@@ -76,6 +76,21 @@ impl LineIndex {
         Range::new(self.position(start), self.position(end.max(start)))
     }
 
+    /// The text after one `didChange` content change: `range` replaced by `new_text`, or the
+    /// whole text when `range` is `None` (full sync).
+    pub fn apply(&self, range: Option<Range>, new_text: &str) -> LineIndex {
+        let Some(r) = range else {
+            return LineIndex::new(Arc::from(new_text));
+        };
+        let start = self.offset(r.start);
+        let end = self.offset(r.end).max(start);
+        let mut text = String::with_capacity(self.text.len() + new_text.len());
+        text.push_str(&self.text[..start]);
+        text.push_str(new_text);
+        text.push_str(&self.text[end..]);
+        LineIndex::new(Arc::from(text))
+    }
+
     /// Byte offset of the start of the line holding `offset`.
     pub fn line_start(&self, offset: usize) -> usize {
         let offset = floor_char_boundary(&self.text, offset);
@@ -179,5 +194,20 @@ mod tests {
             Some(DiagnosticSeverity::INFORMATION)
         );
         assert_eq!(parse_severity("loud"), None);
+    }
+
+    #[test]
+    fn incremental_changes_apply_in_utf16() {
+        let idx = LineIndex::new(Arc::from("SELECT 'é😀' FROM t;\nSELECT 2"));
+        // Replace `FROM t` (after the emoji: UTF-16 columns count it as 2).
+        let r = Range::new(Position::new(0, 13), Position::new(0, 19));
+        let idx = idx.apply(Some(r), "FROM orders");
+        assert_eq!(idx.text(), "SELECT 'é😀' FROM orders;\nSELECT 2");
+        let idx = idx.apply(
+            Some(Range::new(Position::new(1, 7), Position::new(1, 8))),
+            "3",
+        );
+        assert_eq!(idx.text(), "SELECT 'é😀' FROM orders;\nSELECT 3");
+        assert_eq!(idx.apply(None, "x").text(), "x");
     }
 }

@@ -4,7 +4,6 @@
 //! - [`server`]: the LSP handlers (thin), the panic guard; its `session` holds document state,
 //!   its `commands` run the server's commands.
 //! - [`handlers`]: diagnostics, hover and code actions as pure functions.
-//! - [`analysis`]: per-file static analysis via core (split, fingerprint, lints), cached.
 //! - [`convert`]: byte offsets ↔ LSP positions (UTF-16), the only place that does this.
 //! - [`daemon`]: the daemon client (lookup, simulate, health) with timeout and cache.
 //! - [`config`]: settings from initializationOptions / workspace configuration.
@@ -12,7 +11,6 @@
 //!   answered with a JSON-RPC error, never stops the server).
 //! - [`bench`]: `optidb-lsp --bench`.
 
-pub mod analysis;
 pub mod bench;
 pub mod config;
 pub mod convert;

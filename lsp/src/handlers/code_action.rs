@@ -95,17 +95,17 @@ pub fn code_actions(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::Analyzer;
     use crate::convert::LineIndex;
     use crate::daemon::Known;
-    use crate::handlers::diagnostics::tests::tickets_entry;
+    use optidb_source::analysis::Analyzer;
+    use optidb_source::fixtures::tickets_entry;
     use std::sync::Arc;
 
     fn titles(fixture: &str) -> Vec<String> {
         let offset = fixture.find("$0").expect("cursor");
         let text = fixture.replacen("$0", "", 1);
         let index = LineIndex::new(Arc::from(text.as_str()));
-        let analysis = Analyzer::default().analyze(&text);
+        let analysis = Analyzer::default().analyze(optidb_source::Lang::Sql, &text);
         let entry = Arc::new(tickets_entry());
         let live = move |_: &str| Some(Known::Entry(entry.clone()));
         let doc = DocView {

@@ -2,8 +2,8 @@
 //! with their DDL, tags, the last simulation, and the static findings.
 
 use super::{duration_ms, thousands, DocView};
-use crate::analysis::StatementInfo;
 use crate::daemon::Known;
+use optidb_source::analysis::StatementInfo;
 use std::fmt::Write;
 
 /// What the server knows about the daemon when it renders a hover.
@@ -152,9 +152,9 @@ pub fn hover_markdown<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::Analyzer;
     use crate::convert::LineIndex;
-    use crate::handlers::diagnostics::tests::tickets_entry;
+    use optidb_source::analysis::Analyzer;
+    use optidb_source::fixtures::tickets_entry;
     use std::sync::Arc;
 
     /// Renders the hover at the `$0` cursor of `fixture`, the daemon knowing every parsed
@@ -163,7 +163,7 @@ mod tests {
         let offset = fixture.find("$0").expect("cursor");
         let text = fixture.replacen("$0", "", 1);
         let index = LineIndex::new(Arc::from(text.as_str()));
-        let analysis = Analyzer::default().analyze(&text);
+        let analysis = Analyzer::default().analyze(optidb_source::Lang::Sql, &text);
         let entry = Arc::new(tickets_entry());
         let live = move |_: &str| known.then(|| Known::Entry(entry.clone()));
         let doc = DocView {
@@ -205,7 +205,7 @@ mod tests {
         let offset = 10;
         let text = "UPDATE coupons SET n = n + 1 WHERE code = 'A';";
         let index = LineIndex::new(Arc::from(text));
-        let analysis = Analyzer::default().analyze(text);
+        let analysis = Analyzer::default().analyze(optidb_source::Lang::Sql, text);
         let mut e = tickets_entry();
         e.tags = vec!["contention".into()];
         e.query_tags = vec![QueryTag {

@@ -5,10 +5,10 @@ pub mod code_action;
 pub mod diagnostics;
 pub mod hover;
 
-use crate::analysis::FileAnalysis;
 use crate::convert::LineIndex;
 use crate::daemon::Known;
 use optidb_core::model::LookupEntry;
+use optidb_source::analysis::FileAnalysis;
 use std::sync::Arc;
 
 /// One version of an open document, analyzed.
@@ -29,50 +29,3 @@ impl DocView<'_> {
 }
 
 pub use optidb_core::format::{ms as duration_ms, thousands};
-
-/// What an index DDL creates, short: `CREATE INDEX … ON public.tickets USING btree (buyer_id)`
-/// → `tickets(buyer_id)`. `None` when the DDL is not a CREATE INDEX.
-pub fn index_target(ddl: &str) -> Option<String> {
-    let upper = ddl.to_ascii_uppercase();
-    if !upper.trim_start().starts_with("CREATE") || !upper.contains("INDEX") {
-        return None;
-    }
-    let on = upper.find(" ON ")? + 4;
-    let rest = &ddl[on..];
-    let open = rest.find('(')?;
-    let close = rest.rfind(')')?;
-    let table_part = rest[..open].trim();
-    let table = table_part
-        .split_whitespace()
-        .find(|w| {
-            !w.eq_ignore_ascii_case("ONLY")
-                && !w.eq_ignore_ascii_case("USING")
-                && !matches!(
-                    w.to_ascii_lowercase().as_str(),
-                    "btree" | "gin" | "gist" | "brin" | "hash" | "spgist"
-                )
-        })?
-        .rsplit('.')
-        .next()?
-        .to_string();
-    Some(format!("{table}({})", rest[open + 1..close].trim()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn index_targets() {
-        assert_eq!(
-            index_target("CREATE INDEX CONCURRENTLY ON public.tickets USING btree (buyer_id)")
-                .as_deref(),
-            Some("tickets(buyer_id)")
-        );
-        assert_eq!(
-            index_target("CREATE INDEX idx ON orders (customer_id, created_at DESC)").as_deref(),
-            Some("orders(customer_id, created_at DESC)")
-        );
-        assert_eq!(index_target("ANALYZE orders"), None);
-    }
-}

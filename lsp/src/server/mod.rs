@@ -11,12 +11,13 @@ pub use commands::simulation_message;
 use session::{Doc, Inner};
 pub use stdio::{run_stdio, serve, End};
 
-use crate::analysis::Analyzer;
 use crate::config::Settings;
 use crate::convert::LineIndex;
 use crate::daemon::DaemonClient;
 use crate::handlers::code_action;
 use futures::FutureExt;
+use optidb_source::analysis::Analyzer;
+use optidb_source::Lang;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
@@ -110,19 +111,50 @@ impl Backend {
         });
     }
 
-    fn set_text(&self, uri: &Url, version: i32, text: String) -> bool {
+    /// A newly opened document, when it is SQL or a host language OptiDB reads SQL from.
+    fn open(&self, d: TextDocumentItem) -> bool {
+        let path = d.uri.to_file_path().ok();
+        let Some(lang) = Lang::detect(Some(&d.language_id), path.as_deref()) else {
+            return false;
+        };
         let mut docs = self.0.docs.lock().unwrap_or_else(|p| p.into_inner());
-        if docs.get(uri).is_some_and(|d| d.version > version) {
-            return false; // an older change arrived late
-        }
         docs.insert(
-            uri.clone(),
+            d.uri,
             Doc {
-                version,
-                index: Arc::new(LineIndex::new(Arc::from(text))),
+                version: d.version,
+                lang,
+                index: Arc::new(LineIndex::new(Arc::from(d.text))),
                 analysis: None,
             },
         );
+        true
+    }
+
+    /// Applies `didChange` content changes in order (ranges are incremental edits; a change
+    /// without a range is the whole text). Late, older versions are ignored.
+    fn change(
+        &self,
+        uri: &Url,
+        version: i32,
+        changes: Vec<TextDocumentContentChangeEvent>,
+    ) -> bool {
+        let mut docs = self.0.docs.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(d) = docs.get_mut(uri) else {
+            return false;
+        };
+        if d.version > version {
+            return false; // an older change arrived late
+        }
+        let mut index = d.index.clone();
+        for c in changes {
+            index = Arc::new(index.apply(c.range, &c.text));
+        }
+        *d = Doc {
+            version,
+            lang: d.lang,
+            index,
+            analysis: None,
+        };
         true
     }
 }
@@ -145,7 +177,7 @@ impl LanguageServer for Backend {
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
                 text_document_sync: Some(TextDocumentSyncCapability::Kind(
-                    TextDocumentSyncKind::FULL,
+                    TextDocumentSyncKind::INCREMENTAL,
                 )),
                 hover_provider: Some(HoverProviderCapability::Simple(true)),
                 code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
@@ -190,19 +222,15 @@ impl LanguageServer for Backend {
     }
 
     async fn did_open(&self, p: DidOpenTextDocumentParams) {
-        let d = p.text_document;
-        if self.set_text(&d.uri, d.version, d.text) {
-            self.spawn_refresh(d.uri);
+        let uri = p.text_document.uri.clone();
+        if self.open(p.text_document) {
+            self.spawn_refresh(uri);
         }
     }
 
     async fn did_change(&self, p: DidChangeTextDocumentParams) {
-        // Full sync: the last change holds the whole text.
-        let Some(c) = p.content_changes.into_iter().last() else {
-            return;
-        };
         let uri = p.text_document.uri;
-        if self.set_text(&uri, p.text_document.version, c.text) {
+        if self.change(&uri, p.text_document.version, p.content_changes) {
             self.spawn_refresh(uri);
         }
     }

@@ -2,11 +2,12 @@
 //! settings, the daemon client; and what it does with them (refresh, publish diagnostics,
 //! hover, code actions). Handlers in `server/mod.rs` only gather parameters and call in here.
 
-use crate::analysis::{Analyzer, FileAnalysis};
 use crate::config::Settings;
 use crate::convert::LineIndex;
 use crate::daemon::{DaemonClient, Endpoint, Known};
 use crate::handlers::{self, code_action, hover::LiveState, DocView};
+use optidb_source::analysis::{Analyzer, FileAnalysis};
+use optidb_source::Lang;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +21,8 @@ pub const SERVER_COMMANDS: &[&str] = &[code_action::SIMULATE, "optidb.refresh"];
 /// One open document.
 pub(super) struct Doc {
     pub(super) version: i32,
+    /// SQL, or the host language its SQL strings are read from.
+    pub(super) lang: Lang,
     pub(super) index: Arc<LineIndex>,
     /// Filled by the first refresh of this version.
     pub(super) analysis: Option<Arc<FileAnalysis>>,
@@ -63,15 +66,15 @@ impl Inner {
         &self,
         uri: &Url,
     ) -> Option<(i32, Arc<LineIndex>, Arc<FileAnalysis>)> {
-        let (version, index, analysis) = {
+        let (version, lang, index, analysis) = {
             let docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
             let d = docs.get(uri)?;
-            (d.version, d.index.clone(), d.analysis.clone())
+            (d.version, d.lang, d.index.clone(), d.analysis.clone())
         };
         let analysis = match analysis {
             Some(a) => a,
             None => {
-                let a = self.analyze(index.clone()).await?;
+                let a = self.analyze(lang, index.clone()).await?;
                 let mut docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(d) = docs.get_mut(uri).filter(|d| d.version == version) {
                     d.analysis = Some(a.clone());
@@ -83,9 +86,13 @@ impl Inner {
     }
 
     /// Static analysis on the blocking pool (a panic there is a JoinError, logged).
-    pub(super) async fn analyze(&self, index: Arc<LineIndex>) -> Option<Arc<FileAnalysis>> {
+    pub(super) async fn analyze(
+        &self,
+        lang: Lang,
+        index: Arc<LineIndex>,
+    ) -> Option<Arc<FileAnalysis>> {
         let analyzer = self.analyzer.clone();
-        match tokio::task::spawn_blocking(move || analyzer.analyze(index.text())).await {
+        match tokio::task::spawn_blocking(move || analyzer.analyze(lang, index.text())).await {
             Ok(a) => Some(Arc::new(a)),
             Err(e) => {
                 tracing::error!("analysis failed: {e}");
