@@ -306,4 +306,43 @@ mod tests {
         let b = an.analyze(Lang::Sql, "SELECT 1; SELECT 3");
         assert!(Arc::ptr_eq(&a.statements[0].facts, &b.statements[0].facts));
     }
+
+    #[test]
+    fn embedded_statements_land_on_the_host_text() {
+        let src = "def f(cur, q):\n    cur.execute(\n        \"SELECT * FROM tickets \"\n        \"WHERE title LIKE '%x'\")\n    msg = \"Select a ticket\"\n";
+        let a = Analyzer::default().analyze(Lang::Python, src);
+        assert_eq!(a.statements.len(), 1, "{a:?}");
+        let st = &a.statements[0];
+        assert!(st.embedded());
+        assert_eq!(&src[st.start..st.start + 6], "SELECT");
+        assert!(src[..st.end].ends_with("'%x'"));
+        let l = &st.facts.lints[0];
+        let (s, e) = st.file_range(l.start, l.end);
+        assert!(
+            src[s..e].contains("LIKE") || src[s..e].contains("'%x'"),
+            "{}",
+            &src[s..e]
+        );
+        // Same fingerprint as the SQL file with the same statement.
+        let plain =
+            Analyzer::default().analyze(Lang::Sql, "SELECT * FROM tickets WHERE title LIKE '%x'");
+        assert_eq!(plain.statements[0].facts.fingerprint, st.facts.fingerprint);
+        assert!(a.findings.is_empty());
+    }
+
+    #[test]
+    fn interpolated_sql_gets_one_injection_finding() {
+        let src = "const r = db.query(`SELECT * FROM tickets WHERE buyer_id = ${id}`);\nconst s = sql`SELECT * FROM tickets WHERE buyer_id = ${id}`;\n";
+        let a = Analyzer::default().analyze(Lang::TypeScript, src);
+        assert_eq!(a.findings.len(), 1, "{:?}", a.findings);
+        assert_eq!(&src[a.findings[0].start..a.findings[0].end], "${id}");
+        assert_eq!(a.statements.len(), 2);
+        // The spliced value is fingerprinted as the parameter PostgreSQL records.
+        let plain =
+            Analyzer::default().analyze(Lang::Sql, "SELECT * FROM tickets WHERE buyer_id = $1");
+        assert_eq!(
+            a.statements[0].facts.fingerprint,
+            plain.statements[0].facts.fingerprint
+        );
+    }
 }
