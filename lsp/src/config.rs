@@ -1,6 +1,7 @@
 //! Settings, read from `initializationOptions` and from `workspace/configuration` section
 //! `optidb`: where the daemon is, its token and the CA its certificate comes from (for
-//! `https://`), which severities to show, how long a lookup may take.
+//! `https://`), which severities to show, how long a lookup may take, how often to look for a
+//! new scan.
 
 use crate::convert::parse_severity;
 use serde_json::Value;
@@ -22,6 +23,9 @@ pub struct Settings {
     pub min_severity: DiagnosticSeverity,
     /// Upper bound of a lookup; typing never waits longer than this for live data.
     pub lookup_timeout: Duration,
+    /// How often the daemon's last scan id is checked (`scanPollMs`; 0: never). A new scan
+    /// refreshes diagnostics and code lenses.
+    pub scan_poll: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -32,6 +36,7 @@ impl Default for Settings {
             daemon_ca: None,
             min_severity: DiagnosticSeverity::HINT,
             lookup_timeout: Duration::from_millis(300),
+            scan_poll: Some(Duration::from_secs(10)),
         }
     }
 }
@@ -68,6 +73,9 @@ impl Settings {
         if let Some(ms) = o.get("timeoutMs").and_then(Value::as_u64) {
             self.lookup_timeout = Duration::from_millis(ms.clamp(20, 10_000));
         }
+        if let Some(ms) = o.get("scanPollMs").and_then(Value::as_u64) {
+            self.scan_poll = (ms > 0).then(|| Duration::from_millis(ms.max(200)));
+        }
     }
 
     /// Should a diagnostic of this severity be shown? (LSP severities: 1 = error … 4 = hint.)
@@ -99,6 +107,10 @@ mod tests {
         s.merge(&json!({"optidb": {"daemonUrl": "", "timeoutMs": 5}}));
         assert_eq!(s.daemon_url, None);
         assert_eq!(s.lookup_timeout, Duration::from_millis(20));
+        s.merge(&json!({"scanPollMs": 0}));
+        assert_eq!(s.scan_poll, None);
+        s.merge(&json!({"scanPollMs": 5}));
+        assert_eq!(s.scan_poll, Some(Duration::from_millis(200)));
         s.merge(&json!(null));
         assert_eq!(s.token.as_deref(), Some("t"));
     }

@@ -95,9 +95,13 @@ impl Harness {
     }
 
     async fn open(&mut self, text: &str) {
+        self.open_as(URI, "sql", text).await;
+    }
+
+    async fn open_as(&mut self, uri: &str, language_id: &str, text: &str) {
         self.notify(
             "textDocument/didOpen",
-            json!({"textDocument": {"uri": URI, "languageId": "sql", "version": 1, "text": text}}),
+            json!({"textDocument": {"uri": uri, "languageId": language_id, "version": 1, "text": text}}),
         )
         .await;
     }
@@ -631,4 +635,218 @@ async fn hover_shows_the_contention_tag_and_the_wait_profile() {
         md.find("contention").unwrap() < md.find("Seq Scan").unwrap(),
         "{md}"
     );
+}
+
+/// The slow tickets query as application code writes it, in four host languages: the SQL sits in
+/// a string literal with the driver's placeholder.
+const HOST_FILES: &[(&str, &str, &str, &str)] = &[
+    (
+        "file:///work/app/tickets.py",
+        "python",
+        "import psycopg\n\n\ndef by_buyer(cur, buyer):\n    # ünïcode 😀 before the call\n    cur.execute(\"SELECT * FROM tickets WHERE buyer_id = %s\", (buyer,))\n    return cur.fetchall()\n",
+        "SELECT * FROM tickets WHERE buyer_id = %s",
+    ),
+    (
+        "file:///work/app/tickets.ts",
+        "typescript",
+        "export async function byBuyer(db: Pool, buyer: number) {\n  const label = \"Select a buyer 😀\";\n  return db.query(\n    `SELECT * FROM tickets WHERE buyer_id = $1`,\n    [buyer],\n  );\n}\n",
+        "SELECT * FROM tickets WHERE buyer_id = $1",
+    ),
+    (
+        "file:///work/app/tickets.go",
+        "go",
+        "package app\n\nfunc ByBuyer(db *sql.DB, buyer int) (*sql.Rows, error) {\n\treturn db.Query(\"SELECT * FROM tickets \" +\n\t\t\"WHERE buyer_id = $1\", buyer)\n}\n",
+        "SELECT * FROM tickets \" +\n\t\t\"WHERE buyer_id = $1",
+    ),
+    (
+        "file:///work/app/tickets.rs",
+        "rust",
+        "pub async fn by_buyer(pool: &PgPool, buyer: i64) {\n    let rows = sqlx::query!(r#\"SELECT * FROM tickets WHERE buyer_id = $1\"#, buyer)\n        .fetch_all(pool)\n        .await;\n}\n",
+        "SELECT * FROM tickets WHERE buyer_id = $1",
+    ),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_in_python_typescript_go_and_rust_gets_warning_hover_actions_and_lens() {
+    let (fp, known) = tickets_known();
+    let url = fake_daemon(known).await;
+    let mut h = Harness::start(json!({"daemonUrl": url, "token": "s3cret"}), None).await;
+    for (uri, lang, text, sql) in HOST_FILES {
+        h.open_as(uri, lang, text).await;
+        let mut seen = vec![];
+        let p = h
+            .wait_for("textDocument/publishDiagnostics", &mut seen, |p| {
+                p["uri"] == *uri && !diags_with(p, "missing_index").is_empty()
+            })
+            .await;
+        let d = &diags_with(&p, "missing_index")[0];
+        assert_eq!(d["range"], range(text, sql), "{lang}: {p:#}");
+        assert_eq!(d["data"]["query_id"], fp.as_str());
+        assert!(
+            p["diagnostics"].as_array().unwrap().len() == 1,
+            "{lang}: only the live finding: {p:#}"
+        );
+
+        let at = text.find("buyer_id =").unwrap();
+        let hov = h
+            .request(
+                "textDocument/hover",
+                json!({"textDocument": {"uri": uri}, "position": pos(text, at)}),
+            )
+            .await;
+        let md = hov["contents"]["value"].as_str().unwrap();
+        assert!(md.contains("Why is this slow?"), "{lang}: {md}");
+        assert_eq!(hov["range"], range(text, sql), "{lang}");
+
+        let actions = h
+            .request(
+                "textDocument/codeAction",
+                json!({"textDocument": {"uri": uri},
+                       "range": {"start": pos(text, at), "end": pos(text, at)},
+                       "context": {"diagnostics": []}}),
+            )
+            .await;
+        let titles: Vec<&str> = actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["title"].as_str().unwrap())
+            .collect();
+        assert!(
+            titles[0].starts_with("Copy DDL: CREATE INDEX"),
+            "{lang}: {titles:?}"
+        );
+        assert!(titles.iter().any(|t| t.starts_with("Simulate")), "{lang}");
+        // The DDL note is a comment of the host language, indented like the call.
+        let note = actions[1]["edit"]["changes"][*uri][0]["newText"]
+            .as_str()
+            .unwrap();
+        let comment = if *lang == "python" { "#" } else { "//" };
+        assert!(
+            note.trim_start()
+                .starts_with(&format!("{comment} optidb missing_index")),
+            "{lang}: {note}"
+        );
+
+        let lenses = h
+            .request(
+                "textDocument/codeLens",
+                json!({"textDocument": {"uri": uri}}),
+            )
+            .await;
+        let lens = &lenses[0];
+        assert_eq!(
+            lens["range"]["start"],
+            pos(text, text.find("SELECT").unwrap())
+        );
+        assert_eq!(
+            lens["command"]["title"],
+            "24.6 ms × 1,240 calls · 30.5 s total · −93% with index"
+        );
+        assert_eq!(lens["command"]["command"], "optidb.simulate");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_edits_and_interpolated_sql() {
+    let mut h = Harness::start(json!({"daemonUrl": ""}), None).await;
+    let uri = "file:///work/app/report.py";
+    let text = "def report(cur, table):\n    cur.execute(f\"SELECT * FROM {table} WHERE a = 1\")\n";
+    h.open_as(uri, "python", text).await;
+    let mut seen = vec![];
+    let p = h
+        .wait_for("textDocument/publishDiagnostics", &mut seen, |p| {
+            p["uri"] == uri
+        })
+        .await;
+    let d = &diags_with(&p, "sql_injection_risk");
+    assert_eq!(d.len(), 1, "{p:#}");
+    assert_eq!(d[0]["range"], range(text, "{table}"));
+    // An incremental edit turns the identifier hole into a value: still one warning, moved.
+    let start = pos(text, text.find("{table} WHERE a = 1").unwrap());
+    let end = pos(text, text.find("\")\n").unwrap());
+    h.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2},
+               "contentChanges": [{"range": {"start": start, "end": end},
+                                   "text": "tickets WHERE buyer_id = {buyer}"}]}),
+    )
+    .await;
+    let edited = "def report(cur, table):\n    cur.execute(f\"SELECT * FROM tickets WHERE buyer_id = {buyer}\")\n";
+    let p = h
+        .wait_for("textDocument/publishDiagnostics", &mut seen, |p| {
+            p["uri"] == uri && p["version"] == 2
+        })
+        .await;
+    let d = &diags_with(&p, "sql_injection_risk");
+    assert_eq!(d.len(), 1, "{p:#}");
+    assert_eq!(d[0]["range"], range(edited, "{buyer}"));
+    // A file of a language OptiDB does not read gets nothing (and no error).
+    h.open_as(
+        "file:///work/notes.txt",
+        "plaintext",
+        "SELECT * FROM t WHERE a LIKE '%x'",
+    )
+    .await;
+    let hov = h
+        .request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": "file:///work/notes.txt"}, "position": {"line": 0, "character": 3}}),
+        )
+        .await;
+    assert!(hov.is_null());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_scan_refreshes_code_lenses() {
+    // /health reports a new scan id on every call.
+    let scans = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(1));
+    let app = Router::new().route(
+        "/health",
+        get(move || {
+            let n = scans.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move { Json(json!({"status": "ok", "last_scan": {"scan_id": n}})) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (service, socket) = optidb_lsp::server::service();
+    let (mut requests, mut responses) = socket.split();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(r) = requests.next().await {
+            let (method, id, _) = r.into_parts();
+            if let Some(id) = id {
+                let _ = responses.send(Response::from_ok(id, Value::Null)).await;
+            }
+            let _ = tx.send(method.to_string());
+        }
+    });
+    let mut h = Harness {
+        service,
+        from_server: mpsc::unbounded_channel().1,
+        next_id: 0,
+    };
+    h.request(
+        "initialize",
+        json!({"processId": null, "rootUri": null,
+               "capabilities": {"workspace": {"codeLens": {"refreshSupport": true}}},
+               "initializationOptions": {"daemonUrl": format!("http://{addr}"), "scanPollMs": 200}}),
+    )
+    .await;
+    h.notify("initialized", json!({})).await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let m = tokio::time::timeout(
+            deadline.saturating_duration_since(Instant::now()),
+            rx.recv(),
+        )
+        .await
+        .expect("a codeLens refresh in time")
+        .expect("server alive");
+        if m == "workspace/codeLens/refresh" {
+            break;
+        }
+    }
 }

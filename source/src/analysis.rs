@@ -86,6 +86,7 @@ pub const INJECTION_RULE: &str = "sql_injection_risk";
 /// The statements of one version of a file, in order.
 #[derive(Debug, Clone, Default)]
 pub struct FileAnalysis {
+    pub lang: Lang,
     pub statements: Vec<StatementInfo>,
     /// Findings on file ranges (interpolated SQL), in order.
     pub findings: Vec<FileFinding>,
@@ -134,12 +135,16 @@ impl Analyzer {
                 })
                 .collect();
             return FileAnalysis {
+                lang,
                 statements,
                 findings: Vec::new(),
             };
         }
         let embedded = guarded_embedded(lang, text);
-        let mut out = FileAnalysis::default();
+        let mut out = FileAnalysis {
+            lang,
+            ..Default::default()
+        };
         for e in embedded {
             if e.holes == Holes::Values || e.holes == Holes::Text {
                 out.findings.push(injection_finding(text, &e));

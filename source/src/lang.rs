@@ -5,8 +5,9 @@
 use std::path::Path;
 
 /// A language OptiDB reads SQL from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Lang {
+    #[default]
     Sql,
     Python,
     TypeScript,
@@ -89,6 +90,21 @@ impl Lang {
             Lang::Java => "java",
             Lang::Kotlin => "kotlin",
             Lang::Ruby => "ruby",
+        }
+    }
+
+    /// How a line comment starts (for edits that insert a note above a statement).
+    pub fn line_comment(self) -> &'static str {
+        match self {
+            Lang::Sql => "--",
+            Lang::Python | Lang::Ruby => "#",
+            Lang::TypeScript
+            | Lang::Tsx
+            | Lang::JavaScript
+            | Lang::Go
+            | Lang::Rust
+            | Lang::Java
+            | Lang::Kotlin => "//",
         }
     }
 

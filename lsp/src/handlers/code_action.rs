@@ -51,11 +51,17 @@ pub fn code_actions(
             }));
             let at = doc.index.line_start(st.start);
             let pos = doc.index.position(at);
+            // The host language's comment, indented like the statement's line.
+            let c = doc.analysis.lang.line_comment();
+            let line = &doc.index.text()[at..];
+            let indent = &line[..line.len() - line.trim_start_matches([' ', '\t']).len()];
             let comment: String = format!(
-                "-- optidb {} (confidence {:.0}%):\n{}",
+                "{indent}{c} optidb {} (confidence {:.0}%):\n{}",
                 r.rec_type,
                 r.confidence * 100.0,
-                ddl.lines().map(|l| format!("-- {l}\n")).collect::<String>()
+                ddl.lines()
+                    .map(|l| format!("{indent}{c} {l}\n"))
+                    .collect::<String>()
             );
             out.push(CodeActionOrCommand::CodeAction(CodeAction {
                 title: format!("Insert DDL as a comment: {short}"),

@@ -2,8 +2,10 @@
 //! to LSP answers. No I/O here; the server module does the talking.
 
 pub mod code_action;
+pub mod code_lens;
 pub mod diagnostics;
 pub mod hover;
+pub mod symbols;
 
 use crate::convert::LineIndex;
 use crate::daemon::Known;

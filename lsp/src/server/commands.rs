@@ -1,8 +1,9 @@
-//! The commands the server runs itself (`optidb.simulate`, `optidb.refresh`; `optidb.copyDdl`
-//! is the editor's) and the message a simulation shows.
+//! The commands the server runs itself (`optidb.simulate`, `optidb.openQuery`,
+//! `optidb.workspaceStatements`, `optidb.refresh`; `optidb.copyDdl` is the editor's) and the
+//! message a simulation shows.
 
-use crate::handlers::{self, code_action};
-use crate::server::session::Inner;
+use crate::handlers::{self, code_action, code_lens};
+use crate::server::session::{self, Inner};
 use serde_json::Value;
 use tower_lsp::lsp_types::*;
 
@@ -46,6 +47,41 @@ impl Inner {
                     .show_message(MessageType::INFO, format!("OptiDB DDL: {ddl}"))
                     .await;
                 None
+            }
+            code_lens::OPEN_QUERY => {
+                let arg = p.arguments.first().cloned().unwrap_or(Value::Null);
+                let qid = arg.get("query_id").and_then(Value::as_str).unwrap_or("");
+                let Some(ep) = self.daemon.endpoint() else {
+                    self.client
+                        .show_message(MessageType::WARNING, "OptiDB: no daemon is configured")
+                        .await;
+                    return None;
+                };
+                let url = format!("{}/ui/queries/{qid}", ep.base);
+                match Url::parse(&url) {
+                    Ok(uri) => {
+                        let _ = self
+                            .client
+                            .show_document(ShowDocumentParams {
+                                uri,
+                                external: Some(true),
+                                take_focus: Some(true),
+                                selection: None,
+                            })
+                            .await;
+                    }
+                    Err(e) => tracing::warn!("bad dashboard url {url}: {e}"),
+                }
+                Some(Value::String(url))
+            }
+            session::WORKSPACE_STATEMENTS => {
+                let arg = p.arguments.first().cloned().unwrap_or(Value::Null);
+                let query = arg.get("query").and_then(Value::as_str).unwrap_or("");
+                let limit = arg.get("limit").and_then(Value::as_u64).unwrap_or(100) as usize;
+                let list = self
+                    .workspace_statements(query, limit.clamp(1, 10_000))
+                    .await;
+                serde_json::to_value(list).ok()
             }
             "optidb.refresh" => {
                 self.daemon.invalidate_all();

@@ -9,12 +9,12 @@ mod stdio;
 
 pub use commands::simulation_message;
 use session::{Doc, Inner};
+pub use session::{SERVER_COMMANDS, WORKSPACE_STATEMENTS};
 pub use stdio::{run_stdio, serve, End};
 
 use crate::config::Settings;
 use crate::convert::LineIndex;
 use crate::daemon::DaemonClient;
-use crate::handlers::code_action;
 use futures::FutureExt;
 use optidb_source::analysis::Analyzer;
 use optidb_source::Lang;
@@ -28,9 +28,6 @@ use tower_lsp::jsonrpc::Result as RpcResult;
 use tower_lsp::lsp_types::*;
 use tower_lsp::{Client, LanguageServer, LspService};
 
-/// Commands the server runs itself (the editor runs `optidb.copyDdl`).
-pub const SERVER_COMMANDS: &[&str] = &[code_action::SIMULATE, "optidb.refresh"];
-
 /// The `LanguageServer` implementation (cheap to clone).
 #[derive(Clone)]
 pub struct Backend(Arc<Inner>);
@@ -39,6 +36,9 @@ impl Backend {
     pub fn new(client: Client) -> Self {
         Backend(Arc::new(Inner {
             client,
+            roots: Mutex::new(Vec::new()),
+            supports_lens_refresh: AtomicBool::new(false),
+            last_scan: Mutex::new(None),
             settings: Mutex::new(Settings::default()),
             docs: Mutex::new(HashMap::new()),
             analyzer: Arc::new(Analyzer::default()),
@@ -174,12 +174,37 @@ impl LanguageServer for Backend {
             .and_then(|w| w.configuration)
             .unwrap_or(false);
         self.0.supports_configuration.store(conf, Ordering::SeqCst);
+        let lens_refresh = p
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.code_lens.as_ref())
+            .and_then(|c| c.refresh_support)
+            .unwrap_or(false);
+        self.0
+            .supports_lens_refresh
+            .store(lens_refresh, Ordering::SeqCst);
+        let mut roots: Vec<std::path::PathBuf> = p
+            .workspace_folders
+            .iter()
+            .flatten()
+            .filter_map(|f| f.uri.to_file_path().ok())
+            .collect();
+        #[allow(deprecated)] // root_uri: the pre-3.6 way, still sent by some clients
+        if roots.is_empty() {
+            roots.extend(p.root_uri.as_ref().and_then(|u| u.to_file_path().ok()));
+        }
+        *self.0.roots.lock().unwrap_or_else(|e| e.into_inner()) = roots;
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
                 text_document_sync: Some(TextDocumentSyncCapability::Kind(
                     TextDocumentSyncKind::INCREMENTAL,
                 )),
                 hover_provider: Some(HoverProviderCapability::Simple(true)),
+                code_lens_provider: Some(CodeLensOptions {
+                    resolve_provider: Some(false),
+                }),
+                workspace_symbol_provider: Some(OneOf::Left(true)),
                 code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
                 execute_command_provider: Some(ExecuteCommandOptions {
                     commands: SERVER_COMMANDS.iter().map(|s| s.to_string()).collect(),
@@ -214,6 +239,11 @@ impl LanguageServer for Backend {
                 inner.refresh_all().await;
             })
             .await;
+        });
+        let watcher = self.0.clone();
+        tokio::spawn(async move {
+            let client = watcher.client.clone();
+            guard(Some(&client), "scan watcher", watcher.watch_scans()).await;
         });
     }
 
@@ -276,6 +306,25 @@ impl LanguageServer for Backend {
                 .await
                 .flatten(),
         )
+    }
+
+    async fn code_lens(&self, p: CodeLensParams) -> RpcResult<Option<Vec<CodeLens>>> {
+        Ok(guard(
+            Some(&self.0.client),
+            "codeLens",
+            self.0.code_lens(&p.text_document.uri),
+        )
+        .await
+        .flatten())
+    }
+
+    async fn symbol(&self, p: WorkspaceSymbolParams) -> RpcResult<Option<Vec<SymbolInformation>>> {
+        Ok(guard(
+            Some(&self.0.client),
+            "workspace/symbol",
+            self.0.workspace_symbols(&p.query),
+        )
+        .await)
     }
 
     async fn execute_command(&self, p: ExecuteCommandParams) -> RpcResult<Option<Value>> {

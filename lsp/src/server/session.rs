@@ -5,7 +5,8 @@
 use crate::config::Settings;
 use crate::convert::LineIndex;
 use crate::daemon::{DaemonClient, Endpoint, Known};
-use crate::handlers::{self, code_action, hover::LiveState, DocView};
+use crate::handlers::symbols::{self, RankedStatement};
+use crate::handlers::{self, code_action, code_lens, hover::LiveState, DocView};
 use optidb_source::analysis::{Analyzer, FileAnalysis};
 use optidb_source::Lang;
 use serde_json::Value;
@@ -16,7 +17,20 @@ use tower_lsp::lsp_types::*;
 use tower_lsp::Client;
 
 /// Commands the server runs itself (the editor runs `optidb.copyDdl`).
-pub const SERVER_COMMANDS: &[&str] = &[code_action::SIMULATE, "optidb.refresh"];
+pub const SERVER_COMMANDS: &[&str] = &[
+    code_action::SIMULATE,
+    code_lens::OPEN_QUERY,
+    WORKSPACE_STATEMENTS,
+    "optidb.refresh",
+];
+
+/// Server-side command: the workspace's statements the daemon knows, most expensive first
+/// (argument 0, optional: `{"query": "…", "limit": n}`).
+pub const WORKSPACE_STATEMENTS: &str = "optidb.workspaceStatements";
+/// Statements listed by `workspace/symbol` at most.
+const SYMBOL_LIMIT: usize = 200;
+/// Fingerprints per `/lookup` request when a whole workspace is looked up.
+const LOOKUP_BATCH: usize = 500;
 
 /// One open document.
 pub(super) struct Doc {
@@ -30,6 +44,12 @@ pub(super) struct Doc {
 
 pub struct Inner {
     pub(super) client: Client,
+    /// Workspace folders (for `workspace/symbol`).
+    pub(super) roots: Mutex<Vec<std::path::PathBuf>>,
+    /// The client re-asks for code lenses on `workspace/codeLens/refresh`.
+    pub(super) supports_lens_refresh: AtomicBool,
+    /// The daemon's last scan id seen by the scan watcher.
+    pub(super) last_scan: Mutex<Option<i64>>,
     pub(super) settings: Mutex<Settings>,
     pub(super) docs: Mutex<HashMap<Url, Doc>>,
     pub(super) analyzer: Arc<Analyzer>,
@@ -244,5 +264,142 @@ impl Inner {
         let view = self.view(&index, &analysis, &live);
         let actions = code_action::code_actions(&view, &p.text_document.uri, start, end);
         Some(actions)
+    }
+
+    pub(super) async fn code_lens(&self, uri: &Url) -> Option<Vec<CodeLens>> {
+        let (_, index, analysis) = self.snapshot(uri).await?;
+        if let Err(e) = self.daemon.refresh(&analysis.fingerprints()).await {
+            self.say_unavailable(&e.0).await;
+        }
+        let live = |fp: &str| self.daemon.cached(fp);
+        let view = self.view(&index, &analysis, &live);
+        Some(code_lens::code_lenses(&view))
+    }
+
+    /// The workspace's statements the daemon knows, most expensive first: open documents as
+    /// they are in the editor, the other files of the workspace folders as they are on disk.
+    pub(super) async fn workspace_statements(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> Vec<RankedStatement> {
+        let roots = self.roots.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let open: HashMap<Url, (Lang, Arc<LineIndex>)> = {
+            let docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
+            docs.iter()
+                .map(|(u, d)| (u.clone(), (d.lang, d.index.clone())))
+                .collect()
+        };
+        let analyzer = self.analyzer.clone();
+        let files = tokio::task::spawn_blocking(move || {
+            let walk = optidb_source::workspace::walk(&roots, Default::default());
+            let mut seen = std::collections::HashSet::new();
+            let mut out = Vec::new();
+            for (uri, (lang, index)) in open {
+                seen.insert(uri.clone());
+                let a = analyzer.analyze(lang, index.text());
+                out.push((uri, index, a));
+            }
+            for f in walk.files {
+                let Ok(uri) = Url::from_file_path(&f.path) else {
+                    continue;
+                };
+                if seen.contains(&uri) {
+                    continue;
+                }
+                let Ok(text) = optidb_source::workspace::read(&f.path) else {
+                    continue;
+                };
+                let index = Arc::new(LineIndex::new(Arc::from(text)));
+                let a = analyzer.analyze(f.lang, index.text());
+                if !a.statements.is_empty() {
+                    out.push((uri, index, a));
+                }
+            }
+            out
+        })
+        .await
+        .unwrap_or_default();
+        let mut fps: Vec<String> = files
+            .iter()
+            .flat_map(|(_, _, a)| a.fingerprints())
+            .collect();
+        fps.sort();
+        fps.dedup();
+        for chunk in fps.chunks(LOOKUP_BATCH) {
+            if let Err(e) = self.daemon.refresh(chunk).await {
+                self.say_unavailable(&e.0).await;
+                break;
+            }
+        }
+        let mut all = Vec::new();
+        for (uri, index, a) in &files {
+            for st in &a.statements {
+                let Some(fp) = st.facts.fingerprint.as_deref() else {
+                    continue;
+                };
+                if let Some(Known::Entry(e)) = self.daemon.cached(fp) {
+                    all.push(RankedStatement::new(
+                        uri.clone(),
+                        index.range(st.start, st.end),
+                        &index.text()[st.start..st.end],
+                        &e,
+                    ));
+                }
+            }
+        }
+        symbols::rank(all, query, limit)
+    }
+
+    pub(super) async fn workspace_symbols(&self, query: &str) -> Vec<SymbolInformation> {
+        self.workspace_statements(query, SYMBOL_LIMIT)
+            .await
+            .into_iter()
+            .map(|s| {
+                #[allow(deprecated)] // `deprecated` is a required field of the LSP 3.16 type
+                SymbolInformation {
+                    name: s.name(),
+                    kind: SymbolKind::EVENT,
+                    tags: None,
+                    deprecated: None,
+                    location: s.location(),
+                    container_name: Some(s.title.clone()),
+                }
+            })
+            .collect()
+    }
+
+    /// Watches the daemon's last scan: when a new scan completes, what the editor shows is
+    /// looked up again and clients that support it re-ask for code lenses.
+    pub(super) async fn watch_scans(self: Arc<Self>) {
+        loop {
+            let every = self.settings().scan_poll;
+            let Some(every) = every else {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                continue;
+            };
+            tokio::time::sleep(every).await;
+            if self.daemon.endpoint().is_none() {
+                continue;
+            }
+            let Ok(h) = self.daemon.health().await else {
+                continue;
+            };
+            let id = h.pointer("/last_scan/scan_id").and_then(Value::as_i64);
+            let changed = {
+                let mut last = self.last_scan.lock().unwrap_or_else(|p| p.into_inner());
+                let changed = id.is_some() && *last != id;
+                let first = last.is_none();
+                *last = id;
+                changed && !first
+            };
+            if changed {
+                self.daemon.invalidate_all();
+                self.refresh_all().await;
+                if self.supports_lens_refresh.load(Ordering::SeqCst) {
+                    let _ = self.client.code_lens_refresh().await;
+                }
+            }
+        }
     }
 }
