@@ -1,4 +1,5 @@
--- OptiDB for Neovim: starts `optidb-lsp` for SQL buffers (vim.lsp.start), passes the settings
+-- OptiDB for Neovim: starts `optidb-lsp` for SQL buffers and for application code with SQL in its
+-- strings (Python, TypeScript/JavaScript, Go, Rust, Java, Kotlin, Ruby) (vim.lsp.start), passes the settings
 -- as initializationOptions and workspace/configuration section `optidb`, and handles the
 -- client-side command `optidb.copyDdl` (the "Copy DDL …" code action) with the + register.
 
@@ -11,7 +12,11 @@ M.config = {
   daemon_ca = nil,
   severity = "hint",
   timeout_ms = 300,
-  filetypes = { "sql" },
+  scan_poll_ms = 10000,
+  filetypes = {
+    "sql", "python", "typescript", "typescriptreact", "javascript", "javascriptreact",
+    "go", "rust", "java", "kotlin", "ruby",
+  },
 }
 
 local function settings()
@@ -21,6 +26,7 @@ local function settings()
     daemonCa = M.config.daemon_ca,
     severity = M.config.severity,
     timeoutMs = M.config.timeout_ms,
+    scanPollMs = M.config.scan_poll_ms,
   }
 end
 
@@ -50,7 +56,7 @@ local function start(bufnr)
     vim.lsp.start(config, { bufnr = bufnr })
     return
   end
-  -- Neovim 0.7: one client, attached to every SQL buffer.
+  -- Neovim 0.7: one client, attached to every buffer of the filetypes.
   if client_id == nil or vim.lsp.get_client_by_id(client_id) == nil then
     client_id = vim.lsp.start_client(config)
   end
@@ -60,7 +66,8 @@ local function start(bufnr)
 end
 
 --- setup({ daemon_url = "http://127.0.0.1:7070", token = nil, daemon_ca = nil, severity = "hint",
----         timeout_ms = 300, cmd = { "optidb-lsp" }, filetypes = { "sql" } })
+---         timeout_ms = 300, scan_poll_ms = 10000, cmd = { "optidb-lsp" },
+---         filetypes = { "sql", "python", "typescript", … } })
 function M.setup(opts)
   M.config = vim.tbl_deep_extend("force", M.config, opts or {})
   vim.lsp.commands["optidb.copyDdl"] = copy_ddl
