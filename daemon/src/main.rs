@@ -18,6 +18,8 @@ struct Cli {
 enum Command {
     /// Collect from a PostgreSQL database on an interval and serve the API.
     Daemon(Box<optidb::daemon::DaemonArgs>),
+    /// Check SQL files and the SQL in application code for CI (text, JSON or SARIF).
+    Check(cli::check::CheckArgs),
     /// Print the query id (fingerprint), normalized text and byte range of each statement.
     Fingerprint(cli::fingerprint::FingerprintArgs),
     /// Start a throwaway PostgreSQL with the seed workload so you can see OptiDB at work.
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
     }
     let result = match args.command {
         Command::Fingerprint(a) => cli::fingerprint::run(&a),
+        Command::Check(a) => cli::check::run(&args.conn, &a),
         Command::Bench(a) => optidb::bench::run(&a),
         Command::Client(c) => cli::client::run(&args.conn, &c),
         Command::Demo(a) => block_on(optidb::demo::run(a)).map(|()| cli::exit::OK),

@@ -13,14 +13,10 @@ use std::time::Duration;
 /// Where the daemon is and how to talk to it (shared by every client command).
 #[derive(Debug, Clone, clap::Args)]
 pub struct DaemonConn {
-    /// The daemon's address.
-    #[arg(
-        long,
-        env = "OPTIDB_DAEMON",
-        default_value = "http://127.0.0.1:7070",
-        global = true
-    )]
-    pub daemon: String,
+    /// The daemon's address [default: http://127.0.0.1:7070]. `optidb check` asks a daemon
+    /// only when this is given (flag or environment).
+    #[arg(long, env = "OPTIDB_DAEMON", global = true)]
+    pub daemon: Option<String>,
     /// Bearer token, when the daemon requires one.
     #[arg(long, env = "OPTIDB_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
@@ -31,6 +27,16 @@ pub struct DaemonConn {
     /// Print the daemon's JSON answer instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+/// The daemon the client commands talk to when `--daemon` is not given.
+pub const DEFAULT_DAEMON: &str = "http://127.0.0.1:7070";
+
+impl DaemonConn {
+    /// The daemon's address: `--daemon`, `OPTIDB_DAEMON`, or [`DEFAULT_DAEMON`].
+    pub fn url(&self) -> &str {
+        self.daemon.as_deref().unwrap_or(DEFAULT_DAEMON)
+    }
 }
 
 /// A client command.
@@ -84,21 +90,25 @@ pub enum ClientCommand {
 }
 
 /// A daemon answer that is not a success, turned into a message and an exit code.
-struct Failure {
-    code: u8,
-    message: String,
+pub(crate) struct Failure {
+    pub code: u8,
+    pub message: String,
 }
+
+/// How long a client command waits for the daemon's answer (a scan or a simulation can take
+/// minutes).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The HTTP client every daemon call uses: statuses are answers, not errors.
 pub(crate) fn agent() -> ureq::Agent {
-    agent_with(daemon_tls(None).unwrap_or_default())
+    agent_with(daemon_tls(None).unwrap_or_default(), ANSWER_TIMEOUT)
 }
 
-fn agent_with(tls: ureq::tls::TlsConfig) -> ureq::Agent {
+fn agent_with(tls: ureq::tls::TlsConfig, timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(3)))
-        .timeout_global(Some(Duration::from_secs(300)))
+        .timeout_global(Some(timeout))
         .tls_config(tls)
         .build()
         .into()
@@ -136,16 +146,30 @@ fn call(
     path: &str,
     body: Option<Value>,
 ) -> Result<Value, Failure> {
-    let url = format!("{}{}", conn.daemon.trim_end_matches('/'), path);
-    let agent = if conn.daemon.starts_with("https://") {
+    call_within(conn, method, path, body, ANSWER_TIMEOUT)
+}
+
+/// One daemon call (`--daemon`, `--token`, `--daemon-ca`), answered within `timeout`: the JSON
+/// answer, or what went wrong with the exit code it means.
+pub(crate) fn call_within(
+    conn: &DaemonConn,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    timeout: Duration,
+) -> Result<Value, Failure> {
+    let daemon = conn.url();
+    let url = format!("{}{}", daemon.trim_end_matches('/'), path);
+    let agent = if daemon.starts_with("https://") {
         agent_with(
             daemon_tls(conn.daemon_ca.as_deref()).map_err(|message| Failure {
                 code: exit::USAGE,
                 message,
             })?,
+            timeout,
         )
     } else {
-        agent_with(ureq::tls::TlsConfig::default())
+        agent_with(ureq::tls::TlsConfig::default(), timeout)
     };
     let auth = conn.token.as_ref().map(|t| format!("Bearer {t}"));
     let result = match (method, body) {
@@ -174,9 +198,8 @@ fn call(
     let mut resp = result.map_err(|e| Failure {
         code: exit::UNAVAILABLE,
         message: format!(
-            "cannot reach the OptiDB daemon at {}: {e} ({})",
-            conn.daemon,
-            connect_hint(&conn.daemon, &e.to_string())
+            "cannot reach the OptiDB daemon at {daemon}: {e} ({})",
+            connect_hint(daemon, &e.to_string())
         ),
     })?;
     let status = resp.status().as_u16();

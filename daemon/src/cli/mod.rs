@@ -1,6 +1,7 @@
 //! Command-line subcommands that do not need a running daemon, and the shared helpers every
 //! subcommand uses to print results and errors (one line, exit codes that mean something).
 
+pub mod check;
 pub mod client;
 pub mod families;
 pub mod fingerprint;
