@@ -1,7 +1,7 @@
 //! SQL inside application code: which string expressions of a host file are PostgreSQL
 //! statements. A string counts when it starts with a SQL verb and parses as PostgreSQL
-//! (pg_query) and either names a relation or is passed to a SQL call (`execute`, `query`, `sql`
-//! …): ordinary strings ("Select a file", "update available") never do. Interpolated strings
+//! (pg_query) and either names a relation or is passed to one of the language's SQL calls
+//! (`execute`, `query`, `sql` …): ordinary strings ("Select a file", "update available") never do. Interpolated strings
 //! are SQL when they parse with their holes as values (then they are fingerprinted like the
 //! statement PostgreSQL records) or as identifiers (then only the injection risk is reported).
 
@@ -35,10 +35,101 @@ pub struct EmbeddedSql {
     pub holes: Holes,
 }
 
-/// Leading words of the statements OptiDB looks for in strings.
+/// Calls whose string argument is SQL in each language (lower-cased last word of the callee):
+/// DB-API, SQLAlchemy (`execute(text(…))`), asyncpg and pandas; node-postgres, postgres.js,
+/// knex and Prisma; database/sql, pgx and sqlx; sqlx, tokio-postgres and diesel; JDBC, Spring
+/// and JPA; ActiveRecord and pg. Only names that take SQL and little else: a string passed to
+/// `get`, `select` or `update` elsewhere is UI text as often as SQL, so there only a relation
+/// makes it SQL.
+fn sql_calls(lang: Lang) -> &'static [&'static str] {
+    match lang {
+        Lang::Sql => &[],
+        Lang::Python => &[
+            "execute",
+            "executemany",
+            "executescript",
+            "mogrify",
+            "fetchrow",
+            "fetchval",
+            "exec_driver_sql",
+            "copy_expert",
+            "read_sql",
+            "read_sql_query",
+        ],
+        Lang::TypeScript | Lang::Tsx | Lang::JavaScript => &[
+            "query",
+            "sql",
+            "raw",
+            "unsafe",
+            "queryraw",
+            "executeraw",
+            "queryrawunsafe",
+            "executerawunsafe",
+        ],
+        Lang::Go => &[
+            "exec",
+            "query",
+            "queryrow",
+            "querycontext",
+            "execcontext",
+            "queryrowcontext",
+            "prepare",
+            "preparecontext",
+            "namedexec",
+            "namedquery",
+        ],
+        Lang::Rust => &[
+            "query",
+            "query_as",
+            "query_scalar",
+            "query_as_unchecked",
+            "query_unchecked",
+            "query_one",
+            "query_opt",
+            "execute",
+            "batch_execute",
+            "simple_query",
+            "sql_query",
+            "prepare",
+        ],
+        Lang::Java | Lang::Kotlin => &[
+            "preparestatement",
+            "preparecall",
+            "createquery",
+            "createnativequery",
+            "queryforobject",
+            "queryforlist",
+            "queryformap",
+            "queryforrowset",
+            "query",
+            "batchupdate",
+            "executequery",
+            "executeupdate",
+            "execute",
+            "addbatch",
+        ],
+        Lang::Ruby => &[
+            "find_by_sql",
+            "exec_query",
+            "exec_params",
+            "exec",
+            "async_exec",
+            "select_all",
+            "select_one",
+            "select_value",
+            "select_values",
+            "select_rows",
+            "count_by_sql",
+            "execute",
+        ],
+    }
+}
+
+/// Leading words of the statements OptiDB looks for in strings. Not `TABLE name` (PostgreSQL's
+/// short SELECT): "table header" would parse and name a relation.
 const VERBS: &[&str] = &[
-    "select", "insert", "update", "delete", "with", "merge", "values", "table", "explain",
-    "create", "alter", "drop", "truncate", "copy",
+    "select", "insert", "update", "delete", "with", "merge", "values", "explain", "create",
+    "alter", "drop", "truncate", "copy",
 ];
 
 /// The SQL string expressions of a host file, in document order (empty for SQL files and
@@ -47,17 +138,22 @@ pub fn embedded_sql(lang: Lang, src: &str) -> Vec<EmbeddedSql> {
     let Some(exprs) = strings::string_exprs(lang, src) else {
         return Vec::new();
     };
-    let mut out: Vec<EmbeddedSql> = exprs.into_iter().filter_map(classify).collect();
+    let calls = sql_calls(lang);
+    let mut out: Vec<EmbeddedSql> = exprs
+        .into_iter()
+        .filter_map(|e| classify(e, calls))
+        .collect();
     // Heredoc bodies follow their line: keep document order.
     out.sort_by_key(|e| e.expr.host.start);
     out
 }
 
-fn classify(expr: StringExpr) -> Option<EmbeddedSql> {
+fn classify(expr: StringExpr, calls: &[&str]) -> Option<EmbeddedSql> {
     if !starts_with_verb(&expr.text) {
         return None;
     }
-    let at_call = expr.call.is_some();
+    let words = expr.text.split_whitespace().count();
+    let at_call = expr.call.as_deref().is_some_and(|c| calls.contains(&c)) && words >= 2;
     let holes = if expr.holes.is_empty() {
         Holes::None
     } else if expr.holes_are_parameters {
@@ -85,8 +181,9 @@ fn classify(expr: StringExpr) -> Option<EmbeddedSql> {
         };
     }
     // A string passed to a SQL call that starts like SQL but does not parse: a syntax error
-    // worth showing. Anywhere else it is just text.
-    at_call.then_some(EmbeddedSql { expr, holes })
+    // worth showing (a lone word such as `"delete"` is a command name, not SQL). Anywhere else
+    // it is just text.
+    (at_call && words >= 3).then_some(EmbeddedSql { expr, holes })
 }
 
 /// Relations the text names, when it parses as PostgreSQL (client placeholders allowed).
@@ -135,6 +232,7 @@ other = "update available"
 label = "Delete"
 q = "select"
 help = "SELECT the rows you want, then press Delete"
+hdr = "table header"
 log.info("Created table")
 "#;
         assert!(
@@ -155,9 +253,9 @@ log.info("Created table")
 
     #[test]
     fn broken_sql_counts_only_at_a_sql_call() {
-        let src = "cur.execute(\"SELECT * FORM orders\")\nx = \"SELECT * FORM orders\"\n";
+        let src = "cur.execute(\"SELECT * FORM orders\")\nx = \"SELECT * FORM orders\"\nlog.warn(\"Create tarfile from sources\")\nimap._simple_command(\"DELETE\")\nself.execute(\"delete\")\n";
         let got = sql_of(Lang::Python, src);
-        assert_eq!(got.len(), 1);
+        assert_eq!(got.len(), 1, "{got:?}");
     }
 
     #[test]

@@ -281,13 +281,27 @@ fn callee(call: Node, arg: Node, src: &str) -> String {
     let head = &src[call.start_byte()..arg.start_byte().max(call.start_byte())];
     let head = head.trim_end_matches(|c: char| !(c.is_alphanumeric() || c == '_'));
     let start = head
-        .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !(c.is_alphanumeric() || c == '_'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     head[start..].to_ascii_lowercase()
 }
 
 fn call_name(spec: &Spec, from: Node, src: &str) -> Option<String> {
     let call = enclosing_call(spec, from)?;
+    let name = argument_of(call, from, src);
+    // SQLAlchemy's `execute(text("…"))`: the SQL call is the one around `text(…)`.
+    if name == "text" {
+        if let Some(outer) = enclosing_call(spec, call) {
+            return Some(argument_of(outer, call, src));
+        }
+    }
+    (!name.is_empty()).then_some(name)
+}
+
+/// The callee name of `call` as seen from a node inside one of its arguments.
+fn argument_of(call: Node, from: Node, src: &str) -> String {
     // The argument node as seen from the call: climb to the call's direct child.
     let mut arg = from;
     while let Some(p) = arg.parent() {
@@ -296,8 +310,7 @@ fn call_name(spec: &Spec, from: Node, src: &str) -> Option<String> {
         }
         arg = p;
     }
-    let name = callee(call, arg, src);
-    (!name.is_empty()).then_some(name)
+    callee(call, arg, src)
 }
 
 fn flatten(spec: &Spec, n: Node, src: &str, format: Format, out: &mut Vec<Chunk>, depth: usize) {
@@ -615,6 +628,8 @@ mod tests {
         let src = "cur.execute(\"SELECT a \" 'FROM t')\ncur.execute(\"SELECT * FROM t WHERE a = %s AND b LIKE '10%%'\" % x)\ncur.execute(\"SELECT * FROM {} WHERE a = {{1}}\".format(t))\n";
         let e = exprs(Lang::Python, src);
         assert_eq!(e[0].text, "SELECT a FROM t");
+        let sa = exprs(Lang::Python, "session.execute(text(\"SELECT 1\"))");
+        assert_eq!(sa[0].call.as_deref(), Some("execute"));
         assert_maps_back(src, &e[0], "FROM t");
         assert_eq!(e[1].text, "SELECT * FROM t WHERE a =  $1  AND b LIKE '10%'");
         assert_eq!(e[1].call.as_deref(), Some("execute"));
@@ -669,6 +684,16 @@ mod tests {
         assert_eq!(e[0].call.as_deref(), Some("find_by_sql"));
         assert_eq!(e[0].holes.len(), 1);
         assert_eq!(e[1].text.trim(), "SELECT * FROM t");
+    }
+
+    #[test]
+    fn callees_after_multibyte_text() {
+        // Found on crates.io sources: a string argument after emoji and combining marks.
+        let src = "fn f() { check!(\"🦊\", \"నక్క\"); g(\"≠\", \"SELECT 1\"); }";
+        let e = exprs(Lang::Rust, src);
+        assert_eq!(e.len(), 4);
+        assert_eq!(e[1].call.as_deref(), Some("check"));
+        assert_eq!(e[3].call.as_deref(), Some("g"));
     }
 
     #[test]
