@@ -244,6 +244,17 @@ fn static_findings_on_exact_places_in_every_format() {
     let (code, _, err) = check(root, &["--format", "yaml"]);
     assert_eq!(code, 2, "{err}");
 
+    // An empty OPTIDB_DAEMON (a CI secret not set) is no daemon.
+    let unset = Command::new(bin_path("optidb"))
+        .args(["check", "--json"])
+        .current_dir(root)
+        .env("OPTIDB_DAEMON", "")
+        .output()
+        .unwrap();
+    assert_eq!(unset.status.code(), Some(1));
+    let j: Value = serde_json::from_slice(&unset.stdout).unwrap();
+    assert!(j["daemon"].is_null(), "{j}");
+
     // JSON: the documented shape.
     let (code, out, _) = check(root, &["--format", "json"]);
     assert_eq!(code, 1);

@@ -33,9 +33,15 @@ pub struct DaemonConn {
 pub const DEFAULT_DAEMON: &str = "http://127.0.0.1:7070";
 
 impl DaemonConn {
-    /// The daemon's address: `--daemon`, `OPTIDB_DAEMON`, or [`DEFAULT_DAEMON`].
+    /// The address given with `--daemon` or `OPTIDB_DAEMON`; an empty one (a CI secret that is
+    /// not set) counts as not given.
+    pub fn given(&self) -> Option<&str> {
+        self.daemon.as_deref().filter(|d| !d.trim().is_empty())
+    }
+
+    /// The daemon's address: the one given, or [`DEFAULT_DAEMON`].
     pub fn url(&self) -> &str {
-        self.daemon.as_deref().unwrap_or(DEFAULT_DAEMON)
+        self.given().unwrap_or(DEFAULT_DAEMON)
     }
 }
 

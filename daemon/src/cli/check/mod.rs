@@ -1,6 +1,6 @@
 //! `optidb check [PATHS…]`: the language server's analysis over files and directories, for pull
 //! requests and CI. Without a daemon: syntax errors, lints and injection risks from the text;
-//! with `--daemon` (or `OPTIDB_DAEMON`): also the daemon's live finding on each statement it
+//! with `--daemon` (or a non-empty `OPTIDB_DAEMON`): also the daemon's live finding on each statement it
 //! knows (`POST /lookup`, batched). Output as compiler-style text, JSON or SARIF 2.1.0, and an
 //! exit code a CI job can gate on (docs/cli.md).
 
@@ -127,14 +127,14 @@ pub fn run(conn: &DaemonConn, args: &CheckArgs) -> anyhow::Result<u8> {
             index: &index,
         };
         report.findings.extend(facts.static_findings(&analysis));
-        if conn.daemon.is_some() {
+        if conn.given().is_some() {
             let fps = analysis.fingerprints();
             fingerprints.extend(fps.into_iter().filter(|f| seen.insert(f.clone())));
             places.extend(facts.statement_places(&analysis));
         }
     }
 
-    if conn.daemon.is_some() {
+    if conn.given().is_some() {
         let entries = match lookup(conn, &fingerprints) {
             Ok(e) => e,
             Err(f) => {
@@ -210,4 +210,31 @@ fn lookup(
         out.extend(r.queries);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fail_on_thresholds() {
+        assert!(FailOn::Warning.fails(Severity::Warning) && FailOn::Warning.fails(Severity::Error));
+        assert!(!FailOn::Warning.fails(Severity::Info));
+        assert!(!FailOn::Error.fails(Severity::Warning) && FailOn::Error.fails(Severity::Error));
+        assert!(!FailOn::Never.fails(Severity::Error));
+    }
+
+    #[test]
+    fn an_empty_daemon_address_is_no_daemon() {
+        let conn = |d: Option<&str>| DaemonConn {
+            daemon: d.map(str::to_string),
+            token: None,
+            daemon_ca: None,
+            json: false,
+        };
+        assert_eq!(conn(Some(" ")).given(), None);
+        assert_eq!(conn(Some(" ")).url(), client::DEFAULT_DAEMON);
+        assert_eq!(conn(None).given(), None);
+        assert_eq!(conn(Some("http://d:1")).given(), Some("http://d:1"));
+    }
 }
