@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what OptiDB's demo and tests need on Debian/Ubuntu, skipping what is already there:
 # a PostgreSQL server (with pg_stat_statements), hypopg for it, libclang for pg_query's build,
-# Chromium and chromedriver for the dashboard tests, Neovim for the editor tests, and the
-# PostgreSQL 14, 16, 17 and 18 builds of the version matrix tests (scripts/pg-versions.sh).
-# OPTIDB_SETUP_BROWSER=0, OPTIDB_SETUP_EDITOR=0 and OPTIDB_SETUP_PG_VERSIONS=0 skip those three.
+# Chromium and chromedriver for the dashboard tests, Neovim for the editor tests, the PostgreSQL
+# 14, 16, 17 and 18 builds of the version matrix tests (scripts/pg-versions.sh), and a real VS Code
+# (code-server) with Selenium for the VS Code extension's end-to-end test (scripts/vscode-e2e.sh).
+# OPTIDB_SETUP_BROWSER=0, OPTIDB_SETUP_EDITOR=0, OPTIDB_SETUP_PG_VERSIONS=0 and
+# OPTIDB_SETUP_VSCODE=0 skip those four.
 #
 # scripts/setup.sh --build-deps installs only what building OptiDB and using it on your own
 # database need (scripts/build runs it): libclang and clang for pg_query's build, pkg-config,
@@ -75,6 +77,11 @@ command -v curl >/dev/null || need_pkg curl
 command -v setsid >/dev/null || need_pkg util-linux
 if [ "${OPTIDB_SETUP_BROWSER:-1}" = 1 ]; then need_pkg chromium; need_pkg chromium-driver; fi
 if [ "${OPTIDB_SETUP_EDITOR:-1}" = 1 ]; then need_pkg neovim; fi
+if [ "${OPTIDB_SETUP_VSCODE:-1}" = 1 ]; then
+  # libkrb5-dev: headers for a native module of code-server; ripgrep: its search, never downloaded.
+  for p in libkrb5-dev ripgrep chromium chromium-driver; do need_pkg "$p"; done
+  python3 -c 'import ensurepip' 2>/dev/null || need_pkg python3-venv
+fi
 if [ "${OPTIDB_SETUP_PG_VERSIONS:-1}" = 1 ] && ! python3 -m pip --version >/dev/null 2>&1; then
   need_pkg python3-pip
 fi
@@ -87,6 +94,17 @@ if [ "${OPTIDB_SETUP_PG_VERSIONS:-1}" = 1 ]; then
       say "PostgreSQL versions missing: the version matrix cannot run in CI"; exit 1
     fi
     say "some PostgreSQL versions are missing: their tests will be skipped"
+  fi
+fi
+
+# 4. The VS Code end-to-end toolchain (code-server, Selenium, the extension's node_modules),
+#    cached under target/vscode-e2e.
+if [ "${OPTIDB_SETUP_VSCODE:-1}" = 1 ]; then
+  if ! "$(dirname "$0")/vscode-e2e.sh"; then
+    if [ "${CI:-}" = true ]; then
+      say "the VS Code end-to-end toolchain is missing: tests/tests/vscode.rs cannot run in CI"; exit 1
+    fi
+    say "the VS Code end-to-end toolchain is missing: its test will be skipped"
   fi
 fi
 
