@@ -95,12 +95,22 @@ fn neovim_sees_live_findings_in_sql_and_in_application_code() {
             .find(|x| x["lnum"] == *line && x["severity"] == 2)
             .unwrap_or_else(|| panic!("{name}: no warning on the slow statement: {case}"));
         let msg = live["message"].as_str().unwrap();
-        assert!(msg.contains("calls") && msg.contains("tickets"), "{name}: {msg}");
+        assert!(
+            msg.contains("calls") && msg.contains("tickets"),
+            "{name}: {msg}"
+        );
         // The warning starts exactly where the SQL starts in the file.
-        let sql_col = text.lines().nth(*line as usize).unwrap().find("SELECT").unwrap();
+        let sql_col = text
+            .lines()
+            .nth(*line as usize)
+            .unwrap()
+            .find("SELECT")
+            .unwrap();
         assert_eq!(live["col"], sql_col, "{name}: {case}");
         assert!(
-            diags.iter().all(|x| x["lnum"] == *line || x["severity"] != 2),
+            diags
+                .iter()
+                .all(|x| x["lnum"] == *line || x["severity"] != 2),
             "{name}: only the slow statement gets a warning: {case}"
         );
         let hover = case["hover"]
@@ -117,7 +127,9 @@ fn neovim_sees_live_findings_in_sql_and_in_application_code() {
             .filter_map(Value::as_str)
             .collect();
         assert!(
-            actions.iter().any(|a| a.starts_with("Copy DDL: CREATE INDEX"))
+            actions
+                .iter()
+                .any(|a| a.starts_with("Copy DDL: CREATE INDEX"))
                 && actions.iter().any(|a| a.starts_with("Simulate")),
             "{name}: {actions:?}"
         );

@@ -102,22 +102,31 @@ fn is_ident_cont(b: u8) -> bool {
 
 /// Splits `src` into tokens covering every byte, in order.
 pub fn tokenize(src: &str) -> Vec<Token> {
+    let mut out = Vec::with_capacity(src.len() / 4 + 1);
+    out.extend(tokens_from(src, 0));
+    out
+}
+
+/// The tokens of `src` from byte `from` on, lazily. `from` must be where a token starts (the
+/// lexer keeps no state between tokens, so any token start of a whole-text tokenization is one).
+pub fn tokens_from(src: &str, from: usize) -> impl Iterator<Item = Token> + '_ {
     let mut lexer = Lexer {
         b: src.as_bytes(),
-        pos: 0,
+        pos: from.min(src.len()),
     };
-    let mut out = Vec::with_capacity(src.len() / 4 + 1);
-    while lexer.pos < lexer.b.len() {
+    std::iter::from_fn(move || {
+        if lexer.pos >= lexer.b.len() {
+            return None;
+        }
         let start = lexer.pos;
         let kind = lexer.next_kind();
         debug_assert!(lexer.pos > start, "lexer must always advance");
-        out.push(Token {
+        Some(Token {
             kind,
             start,
             end: lexer.pos,
-        });
-    }
-    out
+        })
+    })
 }
 
 struct Lexer<'a> {

@@ -10,7 +10,7 @@ pub mod split;
 
 pub use fingerprint::{fingerprint, fingerprint_only, Fingerprinted, SqlError};
 pub use placeholders::{map_placeholders, Mapped};
-pub use split::{split, Statement};
+pub use split::{split, split_from, Statement};
 
 use serde::{Deserialize, Serialize};
 

@@ -5,7 +5,8 @@
 //! psql meta-commands (`\set`, `\i` …) are not statements, and `\g` ends one like `;` does;
 //! `CREATE FUNCTION … BEGIN ATOMIC … END` bodies stay whole.
 
-use super::lex::{tokenize, Token, TokenKind};
+use super::lex::{tokens_from, Token, TokenKind};
+use std::collections::VecDeque;
 
 /// One statement of a SQL text: `text[start..end]` is the statement without leading
 /// whitespace/comments and without its terminating `;`.
@@ -18,24 +19,42 @@ pub struct Statement<'a> {
 
 /// Splits `src` into statements. Never fails; empty statements (`;;`) are skipped.
 pub fn split(src: &str) -> Vec<Statement<'_>> {
-    let tokens = tokenize(src);
-    let mut out = Vec::new();
+    split_from(src, 0).collect()
+}
+
+/// The statements of `src` from byte `from` on, lazily. `from` must be where a statement of a
+/// whole-text split starts (or 0): there the lexer is between tokens and no statement is open,
+/// so what follows splits exactly as in the whole text. Editors re-split only what an edit
+/// touched this way (see `optidb_source::analysis`).
+pub fn split_from(src: &str, from: usize) -> impl Iterator<Item = Statement<'_>> + '_ {
+    let mut tokens = tokens_from(src, from);
     let mut cur = StatementBuilder::default();
-    for tok in &tokens {
+    let mut ready: VecDeque<Statement<'_>> = VecDeque::new();
+    let mut done = false;
+    std::iter::from_fn(move || loop {
+        if let Some(st) = ready.pop_front() {
+            return Some(st);
+        }
+        if done {
+            return None;
+        }
+        let Some(tok) = tokens.next() else {
+            done = true;
+            cur.finish(src, &mut ready);
+            continue;
+        };
         match tok.kind {
             k if k.is_trivia() => {}
-            TokenKind::Semicolon if cur.atomic_depth == 0 => cur.finish(src, &mut out),
+            TokenKind::Semicolon if cur.atomic_depth == 0 => cur.finish(src, &mut ready),
             TokenKind::MetaCommand => {
                 // psql sends the buffer on \g, \gx, \gset, \gexec, \watch, \crosstabview …; any
                 // other meta-command between statements is not SQL. Either way the statement so
                 // far (if any) ends here.
-                cur.finish(src, &mut out);
+                cur.finish(src, &mut ready);
             }
-            _ => cur.push(src, tok),
+            _ => cur.push(src, &tok),
         }
-    }
-    cur.finish(src, &mut out);
-    out
+    })
 }
 
 #[derive(Default)]
@@ -84,9 +103,9 @@ impl StatementBuilder {
         self.prev_word_begin = word.eq_ignore_ascii_case("begin");
     }
 
-    fn finish<'a>(&mut self, src: &'a str, out: &mut Vec<Statement<'a>>) {
+    fn finish<'a>(&mut self, src: &'a str, out: &mut VecDeque<Statement<'a>>) {
         if let Some(start) = self.start {
-            out.push(Statement {
+            out.push_back(Statement {
                 start,
                 end: self.end,
                 text: &src[start..self.end],
@@ -156,6 +175,16 @@ mod tests {
         assert!(split(" ;; -- x\n").is_empty());
         assert_eq!(texts("SELECT 1"), vec!["SELECT 1"]);
         assert_eq!(texts("SELECT 'unterminated"), vec!["SELECT 'unterminated"]);
+    }
+
+    #[test]
+    fn splitting_from_a_statement_start_matches_the_whole_split() {
+        let src = "SELECT 1; CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;\n\\set x 1\nSELECT 'a;b' \\g\nSELECT 3";
+        let all = split(src);
+        for (i, st) in all.iter().enumerate() {
+            let rest: Vec<_> = split_from(src, st.start).collect();
+            assert_eq!(rest, all[i..].to_vec());
+        }
     }
 
     #[test]

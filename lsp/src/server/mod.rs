@@ -16,7 +16,7 @@ use crate::config::Settings;
 use crate::convert::LineIndex;
 use crate::daemon::DaemonClient;
 use futures::FutureExt;
-use optidb_source::analysis::Analyzer;
+use optidb_source::analysis::{Analyzer, Edit};
 use optidb_source::Lang;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -125,6 +125,7 @@ impl Backend {
                 lang,
                 index: Arc::new(LineIndex::new(Arc::from(d.text))),
                 analysis: None,
+                since: None,
             },
         );
         true
@@ -146,7 +147,25 @@ impl Backend {
             return false; // an older change arrived late
         }
         let mut index = d.index.clone();
+        // The analysis to start from next time, and the byte edits made since.
+        let mut since = match (d.analysis.take(), d.since.take()) {
+            (Some(a), _) => Some((a, Vec::new())),
+            (None, s) => s,
+        };
         for c in changes {
+            match (&c.range, since.as_mut()) {
+                (Some(r), Some((_, edits))) => {
+                    let start = index.offset(r.start);
+                    let old_end = index.offset(r.end).max(start);
+                    edits.push(Edit {
+                        start,
+                        old_end,
+                        new_len: c.text.len(),
+                    });
+                }
+                // A whole-text change: nothing to start from.
+                _ => since = None,
+            }
             index = Arc::new(index.apply(c.range, &c.text));
         }
         *d = Doc {
@@ -154,6 +173,7 @@ impl Backend {
             lang: d.lang,
             index,
             analysis: None,
+            since,
         };
         true
     }

@@ -7,7 +7,7 @@ use crate::convert::LineIndex;
 use crate::daemon::{DaemonClient, Endpoint, Known};
 use crate::handlers::symbols::{self, RankedStatement};
 use crate::handlers::{self, code_action, code_lens, hover::LiveState, DocView};
-use optidb_source::analysis::{Analyzer, FileAnalysis};
+use optidb_source::analysis::{Analyzer, Edit, FileAnalysis};
 use optidb_source::Lang;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -40,6 +40,8 @@ pub(super) struct Doc {
     pub(super) index: Arc<LineIndex>,
     /// Filled by the first refresh of this version.
     pub(super) analysis: Option<Arc<FileAnalysis>>,
+    /// The last analysis and the edits made since (re-analyzed incrementally when one edit).
+    pub(super) since: Option<(Arc<FileAnalysis>, Vec<Edit>)>,
 }
 
 pub struct Inner {
@@ -86,18 +88,25 @@ impl Inner {
         &self,
         uri: &Url,
     ) -> Option<(i32, Arc<LineIndex>, Arc<FileAnalysis>)> {
-        let (version, lang, index, analysis) = {
+        let (version, lang, index, analysis, since) = {
             let docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
             let d = docs.get(uri)?;
-            (d.version, d.lang, d.index.clone(), d.analysis.clone())
+            (
+                d.version,
+                d.lang,
+                d.index.clone(),
+                d.analysis.clone(),
+                d.since.clone(),
+            )
         };
         let analysis = match analysis {
             Some(a) => a,
             None => {
-                let a = self.analyze(lang, index.clone()).await?;
+                let a = self.analyze(lang, index.clone(), since).await?;
                 let mut docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(d) = docs.get_mut(uri).filter(|d| d.version == version) {
                     d.analysis = Some(a.clone());
+                    d.since = None;
                 }
                 a
             }
@@ -105,14 +114,22 @@ impl Inner {
         Some((version, index, analysis))
     }
 
-    /// Static analysis on the blocking pool (a panic there is a JoinError, logged).
+    /// Static analysis on the blocking pool (a panic there is a JoinError, logged): from the
+    /// previous analysis when exactly one edit was made since, else of the whole text.
     pub(super) async fn analyze(
         &self,
         lang: Lang,
         index: Arc<LineIndex>,
+        since: Option<(Arc<FileAnalysis>, Vec<Edit>)>,
     ) -> Option<Arc<FileAnalysis>> {
         let analyzer = self.analyzer.clone();
-        match tokio::task::spawn_blocking(move || analyzer.analyze(lang, index.text())).await {
+        let work = move || match since {
+            Some((prev, edits)) if edits.len() == 1 => {
+                analyzer.reanalyze(&prev, edits[0], index.text())
+            }
+            _ => analyzer.analyze(lang, index.text()),
+        };
+        match tokio::task::spawn_blocking(work).await {
             Ok(a) => Some(Arc::new(a)),
             Err(e) => {
                 tracing::error!("analysis failed: {e}");
