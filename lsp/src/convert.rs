@@ -3,6 +3,7 @@
 //! arithmetic.
 
 use optidb_core::sql::lints::LintSeverity;
+use optidb_source::analysis::Severity;
 use std::sync::Arc;
 use tower_lsp::lsp_types::{DiagnosticSeverity, Position, Range};
 
@@ -108,10 +109,16 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 
 /// Lint severity → diagnostic severity.
 pub fn severity(s: LintSeverity) -> DiagnosticSeverity {
+    level(s.into())
+}
+
+/// Finding severity → diagnostic severity.
+pub fn level(s: Severity) -> DiagnosticSeverity {
     match s {
-        LintSeverity::Warning => DiagnosticSeverity::WARNING,
-        LintSeverity::Info => DiagnosticSeverity::INFORMATION,
-        LintSeverity::Hint => DiagnosticSeverity::HINT,
+        Severity::Error => DiagnosticSeverity::ERROR,
+        Severity::Warning => DiagnosticSeverity::WARNING,
+        Severity::Info => DiagnosticSeverity::INFORMATION,
+        Severity::Hint => DiagnosticSeverity::HINT,
     }
 }
 

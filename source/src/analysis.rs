@@ -80,6 +80,54 @@ pub struct FileFinding {
     pub severity: LintSeverity,
 }
 
+/// The rule of a statement that does not parse.
+pub const SYNTAX_RULE: &str = "syntax_error";
+
+/// How loud a finding is. Ordered: `Hint < Info < Warning < Error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Hint,
+    Info,
+    Warning,
+    /// Only syntax errors: the statement cannot run.
+    Error,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Hint => "hint",
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+impl From<LintSeverity> for Severity {
+    fn from(s: LintSeverity) -> Self {
+        match s {
+            LintSeverity::Hint => Severity::Hint,
+            LintSeverity::Info => Severity::Info,
+            LintSeverity::Warning => Severity::Warning,
+        }
+    }
+}
+
+/// A finding of the text alone, on a file range, worded for people: what the language server
+/// shows without a daemon and what `optidb check` reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticFinding {
+    pub start: usize,
+    pub end: usize,
+    pub rule: &'static str,
+    pub message: String,
+    pub severity: Severity,
+    /// Index of the statement in `FileAnalysis::statements` (none for file findings).
+    pub statement: Option<usize>,
+}
+
 /// The rule of an SQL string built by interpolation.
 pub const INJECTION_RULE: &str = "sql_injection_risk";
 
@@ -93,6 +141,52 @@ pub struct FileAnalysis {
 }
 
 impl FileAnalysis {
+    /// Every finding of the text alone, statement by statement, then the file findings:
+    /// syntax errors (an error under the word where parsing failed), lints (`message — help`
+    /// on their range), interpolated SQL. `text` is the file's text.
+    pub fn static_findings(&self, text: &str) -> Vec<StaticFinding> {
+        let mut out = Vec::new();
+        for (i, st) in self.statements.iter().enumerate() {
+            if let Some(e) = &st.facts.syntax_error {
+                let (s, end) = match e.position {
+                    Some(p) => {
+                        let (s, _) = st.file_range(p, p);
+                        (s, word_end(text, s, st.end))
+                    }
+                    None => (st.start, st.end),
+                };
+                out.push(StaticFinding {
+                    start: s,
+                    end,
+                    rule: SYNTAX_RULE,
+                    message: e.message.clone(),
+                    severity: Severity::Error,
+                    statement: Some(i),
+                });
+            }
+            for l in &st.facts.lints {
+                let (s, e) = st.file_range(l.start, l.end);
+                out.push(StaticFinding {
+                    start: s,
+                    end: e,
+                    rule: l.rule,
+                    message: format!("{} — {}", l.message, l.help),
+                    severity: l.severity.into(),
+                    statement: Some(i),
+                });
+            }
+        }
+        out.extend(self.findings.iter().map(|f| StaticFinding {
+            start: f.start,
+            end: f.end,
+            rule: f.rule,
+            message: f.message.clone(),
+            severity: f.severity.into(),
+            statement: None,
+        }));
+        out
+    }
+
     /// The statement holding a byte offset (its end counts: the cursor just after the last
     /// character is still "on" the statement).
     pub fn statement_at(&self, offset: usize) -> Option<&StatementInfo> {
@@ -246,6 +340,26 @@ impl Analyzer {
     }
 }
 
+/// End of the token starting at `s` (the extent of a syntax-error squiggle), at least one
+/// character, at most `limit`.
+pub fn word_end(text: &str, s: usize, limit: usize) -> usize {
+    let s = s.min(text.len());
+    let Some(rest) = text.get(s..limit.max(s).min(text.len())) else {
+        return s;
+    };
+    let mut chars = rest.char_indices();
+    let Some((_, first)) = chars.next() else {
+        return s;
+    };
+    if !(first.is_alphanumeric() || first == '_') {
+        return s + first.len_utf8();
+    }
+    let n = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+        .unwrap_or(rest.len());
+    s + n
+}
+
 /// The SQL of a host file; a panic in a grammar or in core (a bug) costs the file its embedded
 /// findings, never the caller its life.
 fn guarded_embedded(lang: Lang, text: &str) -> Vec<embed::EmbeddedSql> {
@@ -361,6 +475,27 @@ mod tests {
         assert_eq!(a.statements.len(), 2);
         assert_eq!(a.statements[0].facts.lints.len(), 1);
         assert!(a.statements[1].facts.fingerprint.is_some());
+    }
+
+    #[test]
+    fn syntax_error_squiggle_covers_the_word() {
+        assert_eq!(word_end("SELEC 1", 0, 7), 5);
+        assert_eq!(word_end("SELECT 1 +", 9, 10), 10);
+        assert_eq!(word_end("é", 0, 2), 2);
+    }
+
+    #[test]
+    fn static_findings_in_order_with_their_places() {
+        let src = "SELEC 1;\nSELECT * FROM t WHERE a LIKE '%x'";
+        let a = Analyzer::default().analyze(Lang::Sql, src);
+        let f = a.static_findings(src);
+        assert_eq!(f.len(), 2);
+        assert_eq!(
+            (f[0].rule, f[0].severity, &src[f[0].start..f[0].end]),
+            (SYNTAX_RULE, Severity::Error, "SELEC")
+        );
+        assert_eq!(f[1].statement, Some(1));
+        assert!(f[1].message.contains(" — "));
     }
 
     #[test]

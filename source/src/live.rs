@@ -47,6 +47,17 @@ pub fn live_finding(e: &LookupEntry) -> Option<(LintSeverity, String)> {
     Some((severity, parts.join("; ")))
 }
 
+/// The rule a live finding is reported under: the top recommendation's kind, else
+/// `slow_query`.
+pub fn rule(e: &LookupEntry) -> &str {
+    e.recommendations
+        .first()
+        .map_or(SLOW_QUERY_RULE, |r| r.rec_type.as_str())
+}
+
+/// The rule of a live finding on a query with no recommendation (a Seq Scan).
+pub const SLOW_QUERY_RULE: &str = "slow_query";
+
 /// `add index on tickets(buyer_id), −93% simulated`.
 pub fn rec_summary(e: &LookupEntry, r: &LookupRec) -> String {
     let what = match index_target(&r.ddl) {

@@ -1,40 +1,16 @@
-//! The source files of a workspace or of `optidb check`'s paths: the one directory walk, with
-//! the skips every user expects (VCS and dependency directories, hidden directories, huge files)
-//! and a cap, so a monorepo never stalls the language server. The only module of this crate
-//! that touches the file system.
+//! The source files of a workspace or of `optidb check`'s paths: the one directory walk (on
+//! walkdir: sorted, symbolic links not followed), with the skips every user expects (hidden,
+//! vendored and build directories, huge or non-UTF-8 files) and a cap, so a monorepo never
+//! stalls the language server. The only module of this crate that touches the file system.
 
 use crate::lang::Lang;
 use std::path::{Path, PathBuf};
 
-/// Directories never walked into.
-pub const SKIPPED_DIRS: &[&str] = &[
-    "node_modules",
-    "target",
-    "vendor",
-    "dist",
-    "build",
-    "__pycache__",
-    "venv",
-    ".venv",
-];
+/// Files larger than this are skipped (generated dumps and bundles, not hand-written code).
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
-/// Limits of a walk.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Files larger than this are listed in `skipped`, not read.
-    pub max_file_bytes: u64,
-    /// At most this many files are returned (the rest is counted in `truncated`).
-    pub max_files: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_file_bytes: 4 << 20,
-            max_files: 20_000,
-        }
-    }
-}
+/// Directories never entered by a walk, besides hidden ones (`.git`, `.venv` …).
+pub const SKIPPED_DIRS: &[&str] = &["node_modules", "target", "vendor", "__pycache__"];
 
 /// One source file found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,129 +22,168 @@ pub struct SourceFile {
 /// What a walk found.
 #[derive(Debug, Default)]
 pub struct Walk {
+    /// In a stable order: the paths as given, each directory's files sorted by name.
     pub files: Vec<SourceFile>,
-    /// Files of a known language not read, and why (too big, unreadable directory …).
-    pub skipped: Vec<(PathBuf, String)>,
-    /// Files beyond `max_files`.
+    /// Paths that could not be read (`cannot read …: why`).
+    pub errors: Vec<String>,
+    /// Files beyond the cap, not listed.
     pub truncated: usize,
 }
 
-/// Source files under `roots` (files given directly are taken when their language is known,
-/// whatever their size limit says about directories' files: they were asked for). Sorted, so
-/// reports are stable.
-pub fn walk(roots: &[PathBuf], limits: Limits) -> Walk {
-    let mut w = Walk::default();
-    let mut stack: Vec<PathBuf> = Vec::new();
-    for r in roots {
-        if r.is_dir() {
-            stack.push(r.clone());
-        } else if let Some(lang) = Lang::from_path(r) {
-            w.files.push(SourceFile {
-                path: r.clone(),
-                lang,
-            });
-        } else if !r.exists() {
-            w.skipped
-                .push((r.clone(), "no such file or directory".into()));
-        }
-    }
-    while let Some(dir) = stack.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) => {
-                w.skipped.push((dir, e.to_string()));
-                continue;
-            }
+/// Expands `paths`: a directory recursively, a file as given. Files whose extension is no
+/// language OptiDB reads are left out silently, so a CI job can pass every changed file of a
+/// pull request. At most `max_files` files are listed.
+pub fn walk(paths: &[PathBuf], max_files: usize) -> Walk {
+    let mut out = Walk::default();
+    let mut seen = std::collections::HashSet::new();
+    let mut add = |out: &mut Walk, path: PathBuf| {
+        let Some(lang) = Lang::from_path(&path) else {
+            return;
         };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Ok(ft) = entry.file_type() else { continue };
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if ft.is_dir() {
-                if !skipped_dir(&name) {
-                    stack.push(path);
+        if !seen.insert(path.clone()) {
+            return;
+        }
+        if out.files.len() >= max_files {
+            out.truncated += 1;
+        } else {
+            out.files.push(SourceFile { path, lang });
+        }
+    };
+    for p in paths {
+        match std::fs::metadata(p) {
+            Err(e) => out.errors.push(format!("cannot read {}: {e}", p.display())),
+            Ok(m) if m.is_dir() => {
+                let entries = walkdir::WalkDir::new(p)
+                    .sort_by_file_name()
+                    .into_iter()
+                    .filter_entry(|e| e.depth() == 0 || !skipped_dir(e));
+                for entry in entries {
+                    match entry {
+                        Ok(e) if e.file_type().is_file() => add(&mut out, tidy(e.into_path())),
+                        Ok(_) => {}
+                        Err(e) => out.errors.push(format!("cannot read {e}")),
+                    }
                 }
-                continue;
             }
-            if !ft.is_file() {
-                continue; // symlinks are not followed (no loops, no escaping the tree)
-            }
-            let Some(lang) = Lang::from_path(&path) else {
-                continue;
-            };
-            match entry.metadata() {
-                Ok(m) if m.len() > limits.max_file_bytes => w
-                    .skipped
-                    .push((path, format!("larger than {} bytes", limits.max_file_bytes))),
-                Ok(_) => w.files.push(SourceFile { path, lang }),
-                Err(e) => w.skipped.push((path, e.to_string())),
-            }
+            Ok(_) => add(&mut out, p.clone()),
         }
     }
-    w.files.sort_by(|a, b| a.path.cmp(&b.path));
-    if w.files.len() > limits.max_files {
-        w.truncated = w.files.len() - limits.max_files;
-        w.files.truncate(limits.max_files);
+    out
+}
+
+fn skipped_dir(e: &walkdir::DirEntry) -> bool {
+    let name = e.file_name().to_string_lossy();
+    e.file_type().is_dir() && (name.starts_with('.') || SKIPPED_DIRS.contains(&name.as_ref()))
+}
+
+/// `./a/b.sql` → `a/b.sql` (what a user would type).
+fn tidy(p: PathBuf) -> PathBuf {
+    match p.strip_prefix(".") {
+        Ok(rest) if !rest.as_os_str().is_empty() => rest.to_path_buf(),
+        _ => p,
     }
-    w
 }
 
-fn skipped_dir(name: &str) -> bool {
-    name.starts_with('.') || SKIPPED_DIRS.contains(&name)
+/// A file's text, or why it is skipped.
+#[derive(Debug, PartialEq)]
+pub enum Content {
+    Text(String),
+    /// Too large, or not UTF-8: reported, not checked.
+    Skipped(String),
 }
 
-/// Reads a source file as UTF-8 text; a clear reason when it is not.
-pub fn read(path: &Path) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
+/// Reads a file; `Err` when it cannot be read at all.
+pub fn read(path: &Path) -> Result<Content, String> {
+    let io = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > MAX_FILE_BYTES {
+        return Ok(Content::Skipped(format!(
+            "{:.1} MB, larger than the {} MB OptiDB reads",
+            len as f64 / 1048576.0,
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    Ok(match String::from_utf8(bytes) {
+        Ok(text) => Content::Text(text),
+        Err(_) => Content::Skipped("not UTF-8 text (convert it with iconv -t UTF-8)".into()),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn walks_sources_and_skips_the_usual_suspects() {
-        let d = std::env::temp_dir().join(format!("optidb-walk-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        for p in [
-            "app/q.sql",
-            "app/main.py",
-            "app/readme.md",
-            "node_modules/x/index.js",
-            ".git/hooks/a.py",
-            "web/src/a.ts",
-        ] {
-            let f = d.join(p);
-            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-            std::fs::write(&f, "x").unwrap();
+    fn tree(files: &[&str]) -> tempfile_dir::Dir {
+        let d = tempfile_dir::Dir::new();
+        for f in files {
+            let p = d.0.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, "SELECT 1").unwrap();
         }
-        std::fs::write(d.join("app/big.sql"), vec![b' '; 100]).unwrap();
+        d
+    }
+
+    /// A temporary directory removed on drop (no dev-dependency for one test module).
+    mod tempfile_dir {
+        pub struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Dir {
+                static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let p =
+                    std::env::temp_dir().join(format!("optidb-walk-{}-{n}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&p);
+                std::fs::create_dir_all(&p).unwrap();
+                Dir(p)
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn walks_code_and_leaves_out_vendored_hidden_and_other_files() {
+        let d = tree(&[
+            "b.sql",
+            "a/app.py",
+            "a/README.md",
+            "node_modules/x/q.sql",
+            ".hidden/q.sql",
+            "target/q.sql",
+            "vendor/lib.go",
+            "web/.eslintrc.js",
+        ]);
+        let root = &d.0;
         let w = walk(
-            std::slice::from_ref(&d),
-            Limits {
-                max_file_bytes: 50,
-                max_files: 10,
-            },
+            &[root.clone(), root.join("b.sql"), root.join("nope.sql")],
+            100,
         );
         let names: Vec<String> = w
             .files
             .iter()
-            .map(|f| f.path.strip_prefix(&d).unwrap().display().to_string())
+            .map(|f| f.path.strip_prefix(root).unwrap().display().to_string())
             .collect();
-        assert_eq!(names, ["app/main.py", "app/q.sql", "web/src/a.ts"]);
-        assert_eq!(w.skipped.len(), 1);
-        let w = walk(
-            std::slice::from_ref(&d),
-            Limits {
-                max_file_bytes: 50,
-                max_files: 2,
-            },
-        );
-        assert_eq!((w.files.len(), w.truncated), (2, 1));
-        std::fs::write(d.join("bad.py"), [0xff, 0xfe]).unwrap();
-        assert_eq!(read(&d.join("bad.py")).unwrap_err(), "not UTF-8 text");
-        std::fs::remove_dir_all(&d).unwrap();
+        assert_eq!(names, ["a/app.py", "b.sql", "web/.eslintrc.js"]);
+        assert_eq!(w.files[0].lang, Lang::Python);
+        assert_eq!(w.errors.len(), 1, "{:?}", w.errors);
+        assert!(w.errors[0].contains("nope.sql"));
+        let capped = walk(std::slice::from_ref(root), 2);
+        assert_eq!((capped.files.len(), capped.truncated), (2, 1));
+    }
+
+    #[test]
+    fn large_and_binary_files_are_skipped_with_a_reason() {
+        let d = tempfile_dir::Dir::new();
+        let bin = d.0.join("bin.sql");
+        std::fs::write(&bin, [0xff, 0xfe, 0]).unwrap();
+        assert!(matches!(read(&bin), Ok(Content::Skipped(r)) if r.contains("UTF-8")));
+        let big = d.0.join("big.sql");
+        std::fs::write(&big, vec![b' '; MAX_FILE_BYTES as usize + 1]).unwrap();
+        assert!(matches!(read(&big), Ok(Content::Skipped(r)) if r.contains("larger")));
+        assert!(read(&d.0.join("missing.sql")).is_err());
     }
 }

@@ -8,6 +8,7 @@ use crate::daemon::{DaemonClient, Endpoint, Known};
 use crate::handlers::symbols::{self, RankedStatement};
 use crate::handlers::{self, code_action, code_lens, hover::LiveState, DocView};
 use optidb_source::analysis::{Analyzer, Edit, FileAnalysis};
+use optidb_source::workspace::Content;
 use optidb_source::Lang;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -29,6 +30,8 @@ pub const SERVER_COMMANDS: &[&str] = &[
 pub const WORKSPACE_STATEMENTS: &str = "optidb.workspaceStatements";
 /// Statements listed by `workspace/symbol` at most.
 const SYMBOL_LIMIT: usize = 200;
+/// Files of the workspace folders read for `workspace/symbol` at most.
+const WORKSPACE_FILES: usize = 20_000;
 /// Fingerprints per `/lookup` request when a whole workspace is looked up.
 const LOOKUP_BATCH: usize = 500;
 
@@ -309,7 +312,7 @@ impl Inner {
         };
         let analyzer = self.analyzer.clone();
         let files = tokio::task::spawn_blocking(move || {
-            let walk = optidb_source::workspace::walk(&roots, Default::default());
+            let walk = optidb_source::workspace::walk(&roots, WORKSPACE_FILES);
             let mut seen = std::collections::HashSet::new();
             let mut out = Vec::new();
             for (uri, (lang, index)) in open {
@@ -324,7 +327,7 @@ impl Inner {
                 if seen.contains(&uri) {
                     continue;
                 }
-                let Ok(text) = optidb_source::workspace::read(&f.path) else {
+                let Ok(Content::Text(text)) = optidb_source::workspace::read(&f.path) else {
                     continue;
                 };
                 let index = Arc::new(LineIndex::new(Arc::from(text)));

@@ -4,47 +4,13 @@
 //! JSON and SARIF writers all read.
 
 use optidb_core::model::LookupEntry;
-use optidb_core::sql::lints::LintSeverity;
 use optidb_source::analysis::StatementInfo;
 use optidb_source::live::live_finding;
 use optidb_source::FileAnalysis;
 use serde::Serialize;
 
-/// How serious a finding is. Ordered: `Hint < Info < Warning < Error`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Hint,
-    Info,
-    Warning,
-    Error,
-}
-
-impl From<LintSeverity> for Severity {
-    fn from(s: LintSeverity) -> Self {
-        match s {
-            LintSeverity::Hint => Severity::Hint,
-            LintSeverity::Info => Severity::Info,
-            LintSeverity::Warning => Severity::Warning,
-        }
-    }
-}
-
-impl Severity {
-    pub fn name(self) -> &'static str {
-        match self {
-            Severity::Hint => "hint",
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        }
-    }
-}
-
-/// The rule of a statement that does not parse.
-pub const SYNTAX_RULE: &str = "syntax_error";
-/// The rule of a live finding on a query the daemon has no recommendation for (a Seq Scan).
-pub const SLOW_QUERY_RULE: &str = "slow_query";
+pub use optidb_source::analysis::{Severity, SYNTAX_RULE};
+pub use optidb_source::live::SLOW_QUERY_RULE;
 
 /// One finding at one place of one file.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -227,41 +193,23 @@ impl FileFacts<'_> {
         }
     }
 
-    /// The findings the text alone gives (what the language server shows without a daemon):
-    /// syntax errors at their position, lints and injection risks on their ranges.
+    /// The findings the text alone gives (what the language server shows without a daemon,
+    /// from the same `FileAnalysis::static_findings`).
     pub fn static_findings(&self, analysis: &FileAnalysis) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for st in &analysis.statements {
-            if let Some(e) = &st.facts.syntax_error {
-                let (s, end) = match e.position {
-                    Some(p) => {
-                        let (s, _) = st.file_range(p, p);
-                        let next = self.text[s.min(st.end)..st.end]
-                            .chars()
-                            .next()
-                            .map_or(0, char::len_utf8);
-                        (s, s + next)
+        analysis
+            .static_findings(self.text)
+            .into_iter()
+            .map(|sf| {
+                let mut f = self.finding(sf.start, sf.end, sf.severity, sf.rule);
+                if sf.rule == SYNTAX_RULE {
+                    if let Some(st) = sf.statement.and_then(|i| analysis.statements.get(i)) {
+                        f.anchor = format!("{}\u{0}{}", self.statement_text(st), sf.message);
                     }
-                    None => (st.start, st.end),
-                };
-                let mut f = self.finding(s, end, Severity::Error, SYNTAX_RULE);
-                f.message = e.message.clone();
-                f.anchor = format!("{}\u{0}{}", self.statement_text(st), e.message);
-                out.push(f);
-            }
-            for l in &st.facts.lints {
-                let (s, e) = st.file_range(l.start, l.end);
-                let mut f = self.finding(s, e, l.severity.into(), l.rule);
-                f.message = format!("{} — {}", l.message, l.help);
-                out.push(f);
-            }
-        }
-        for ff in &analysis.findings {
-            let mut f = self.finding(ff.start, ff.end, ff.severity.into(), ff.rule);
-            f.message = ff.message.clone();
-            out.push(f);
-        }
-        out
+                }
+                f.message = sf.message;
+                f
+            })
+            .collect()
     }
 
     /// Where each statement with a query id is (its whole range), to become a live finding
@@ -293,9 +241,7 @@ pub fn live(place: &Finding, entry: &LookupEntry) -> Option<Finding> {
     let top = entry.recommendations.first();
     Some(Finding {
         severity: severity.into(),
-        rule: top
-            .map_or(SLOW_QUERY_RULE, |r| r.rec_type.as_str())
-            .to_string(),
+        rule: optidb_source::live::rule(entry).to_string(),
         message,
         rec_id: top.map(|r| r.rec_id.clone()),
         ddl: top.map(|r| r.ddl.clone()).filter(|d| !d.is_empty()),
@@ -351,7 +297,8 @@ mod tests {
             (f[0].rule.as_str(), f[0].severity, f[0].line, f[0].column),
             ("syntax_error", Severity::Error, 3, 3)
         );
-        assert_eq!((f[0].end_line, f[0].end_column), (3, 4));
+        // The whole word, as the language server underlines it.
+        assert_eq!((f[0].end_line, f[0].end_column), (3, 8));
         assert_eq!(f[1].rule, "leading_wildcard_like");
         assert_eq!(f[1].line, 4);
         // `'%x'` is the 35th character of its line but its 36th UTF-16 unit (😀 counts 2).

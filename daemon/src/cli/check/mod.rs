@@ -89,7 +89,7 @@ pub fn run(conn: &DaemonConn, args: &CheckArgs) -> anyhow::Result<u8> {
         args.paths.clone()
     };
 
-    let walked = files::walk(&paths);
+    let walked = optidb_source::workspace::walk(&paths, files::MAX_FILES);
     let mut report = Report::new(root.display().to_string());
     report.errors = walked.errors;
     let analyzer = Analyzer::default();
@@ -97,7 +97,7 @@ pub fn run(conn: &DaemonConn, args: &CheckArgs) -> anyhow::Result<u8> {
     let mut places = Vec::new();
     let mut fingerprints = Vec::new();
     let mut seen = HashSet::new();
-    for (path, lang) in &walked.files {
+    for optidb_source::workspace::SourceFile { path, lang } in &walked.files {
         let shown = path.display().to_string();
         let rel = files::relative_to(&root, path).unwrap_or_else(|| {
             std::fs::canonicalize(path)
