@@ -744,6 +744,17 @@ async fn sql_in_python_typescript_go_and_rust_gets_warning_hover_actions_and_len
             "24.6 ms × 1,240 calls · 30.5 s total · −93% with index"
         );
         assert_eq!(lens["command"]["command"], "optidb.simulate");
+
+        let hints = h
+            .request(
+                "textDocument/inlayHint",
+                json!({"textDocument": {"uri": uri},
+                       "range": {"start": pos(text, 0), "end": pos(text, text.len())}}),
+            )
+            .await;
+        let sql_end = text.find(sql).unwrap() + sql.len();
+        assert_eq!(hints[0]["position"], pos(text, sql_end), "{lang}: {hints}");
+        assert_eq!(hints[0]["label"], "⏱ 24.6 ms × 1,240");
     }
 }
 

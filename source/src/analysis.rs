@@ -217,6 +217,8 @@ pub struct Edit {
 #[derive(Default)]
 pub struct Analyzer {
     cache: Mutex<HashMap<String, Arc<StaticFacts>>>,
+    /// String expressions of host files → relations named when they parse (the SQL decision).
+    parses: Mutex<HashMap<String, Option<usize>>>,
 }
 
 /// Statements remembered before the cache is dropped and rebuilt.
@@ -242,7 +244,7 @@ impl Analyzer {
                 findings: Vec::new(),
             };
         }
-        let embedded = guarded_embedded(lang, text);
+        let embedded = self.guarded_embedded(lang, text);
         let mut out = FileAnalysis {
             lang,
             ..Default::default()
@@ -324,6 +326,34 @@ impl Analyzer {
         }
     }
 
+    /// The SQL of a host file, the parse check cached per string; a panic in a grammar or in
+    /// core (a bug) costs the file its embedded findings, never the caller its life.
+    fn guarded_embedded(&self, lang: Lang, text: &str) -> Vec<embed::EmbeddedSql> {
+        let run = || {
+            let mut parses = self.parses.lock().unwrap_or_else(|p| p.into_inner());
+            if parses.len() > CACHE_LIMIT {
+                parses.clear();
+            }
+            let mut cached = |s: &str| match parses.get(s) {
+                Some(r) => *r,
+                None => {
+                    let r = embed::relations(s);
+                    parses.insert(s.to_string(), r);
+                    r
+                }
+            };
+            embed::embedded_sql_with(lang, text, &mut cached)
+        };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|_| {
+            tracing::error!(
+                "reading SQL from a {} file of {} bytes panicked",
+                lang.name(),
+                text.len()
+            );
+            Vec::new()
+        })
+    }
+
     fn facts(&self, text: &str) -> Arc<StaticFacts> {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() > CACHE_LIMIT {
@@ -358,19 +388,6 @@ pub fn word_end(text: &str, s: usize, limit: usize) -> usize {
         .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
         .unwrap_or(rest.len());
     s + n
-}
-
-/// The SQL of a host file; a panic in a grammar or in core (a bug) costs the file its embedded
-/// findings, never the caller its life.
-fn guarded_embedded(lang: Lang, text: &str) -> Vec<embed::EmbeddedSql> {
-    std::panic::catch_unwind(|| embed::embedded_sql(lang, text)).unwrap_or_else(|_| {
-        tracing::error!(
-            "reading SQL from a {} file of {} bytes panicked",
-            lang.name(),
-            text.len()
-        );
-        Vec::new()
-    })
 }
 
 /// One warning per interpolated SQL string, on its first hole.

@@ -5,6 +5,7 @@ pub mod code_action;
 pub mod code_lens;
 pub mod diagnostics;
 pub mod hover;
+pub mod inlay_hints;
 pub mod symbols;
 
 use crate::convert::LineIndex;

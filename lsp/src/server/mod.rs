@@ -225,6 +225,7 @@ impl LanguageServer for Backend {
                     resolve_provider: Some(false),
                 }),
                 workspace_symbol_provider: Some(OneOf::Left(true)),
+                inlay_hint_provider: Some(OneOf::Left(true)),
                 code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
                 execute_command_provider: Some(ExecuteCommandOptions {
                     commands: SERVER_COMMANDS.iter().map(|s| s.to_string()).collect(),
@@ -336,6 +337,14 @@ impl LanguageServer for Backend {
         )
         .await
         .flatten())
+    }
+
+    async fn inlay_hint(&self, p: InlayHintParams) -> RpcResult<Option<Vec<InlayHint>>> {
+        Ok(
+            guard(Some(&self.0.client), "inlayHint", self.0.inlay_hints(p))
+                .await
+                .flatten(),
+        )
     }
 
     async fn symbol(&self, p: WorkspaceSymbolParams) -> RpcResult<Option<Vec<SymbolInformation>>> {

@@ -286,6 +286,17 @@ impl Inner {
         Some(actions)
     }
 
+    pub(super) async fn inlay_hints(&self, p: InlayHintParams) -> Option<Vec<InlayHint>> {
+        let (_, index, analysis) = self.snapshot(&p.text_document.uri).await?;
+        if let Err(e) = self.daemon.refresh(&analysis.fingerprints()).await {
+            self.say_unavailable(&e.0).await;
+        }
+        let (start, end) = (index.offset(p.range.start), index.offset(p.range.end));
+        let live = |fp: &str| self.daemon.cached(fp);
+        let view = self.view(&index, &analysis, &live);
+        Some(handlers::inlay_hints::inlay_hints(&view, start, end))
+    }
+
     pub(super) async fn code_lens(&self, uri: &Url) -> Option<Vec<CodeLens>> {
         let (_, index, analysis) = self.snapshot(uri).await?;
         if let Err(e) = self.daemon.refresh(&analysis.fingerprints()).await {

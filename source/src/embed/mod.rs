@@ -135,20 +135,35 @@ const VERBS: &[&str] = &[
 /// The SQL string expressions of a host file, in document order (empty for SQL files and
 /// files the grammar cannot read).
 pub fn embedded_sql(lang: Lang, src: &str) -> Vec<EmbeddedSql> {
+    embedded_sql_with(lang, src, &mut relations)
+}
+
+/// [`embedded_sql`] with the parse check supplied: `relations(text)` is how many relations
+/// `text` names when it parses as PostgreSQL, `None` when it does not. Callers that analyze the
+/// same file again and again (an editor) pass a cached [`relations`].
+pub fn embedded_sql_with(
+    lang: Lang,
+    src: &str,
+    relations: &mut dyn FnMut(&str) -> Option<usize>,
+) -> Vec<EmbeddedSql> {
     let Some(exprs) = strings::string_exprs(lang, src) else {
         return Vec::new();
     };
     let calls = sql_calls(lang);
     let mut out: Vec<EmbeddedSql> = exprs
         .into_iter()
-        .filter_map(|e| classify(e, calls))
+        .filter_map(|e| classify(e, calls, relations))
         .collect();
     // Heredoc bodies follow their line: keep document order.
     out.sort_by_key(|e| e.expr.host.start);
     out
 }
 
-fn classify(expr: StringExpr, calls: &[&str]) -> Option<EmbeddedSql> {
+fn classify(
+    expr: StringExpr,
+    calls: &[&str],
+    relations: &mut dyn FnMut(&str) -> Option<usize>,
+) -> Option<EmbeddedSql> {
     if !starts_with_verb(&expr.text) {
         return None;
     }
@@ -187,7 +202,7 @@ fn classify(expr: StringExpr, calls: &[&str]) -> Option<EmbeddedSql> {
 }
 
 /// Relations the text names, when it parses as PostgreSQL (client placeholders allowed).
-fn relations(text: &str) -> Option<usize> {
+pub fn relations(text: &str) -> Option<usize> {
     let mapped = map_placeholders(text);
     reach(&mapped.text).ok().map(|r| r.relations.len())
 }
