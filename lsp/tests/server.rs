@@ -106,6 +106,25 @@ impl Harness {
         .await;
     }
 
+    /// The code actions at byte `at` of `text`, and their titles.
+    async fn actions_at(&mut self, uri: &str, text: &str, at: usize) -> (Value, Vec<String>) {
+        let actions = self
+            .request(
+                "textDocument/codeAction",
+                json!({"textDocument": {"uri": uri},
+                       "range": {"start": pos(text, at), "end": pos(text, at)},
+                       "context": {"diagnostics": []}}),
+            )
+            .await;
+        let titles = actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["title"].as_str().unwrap().to_string())
+            .collect();
+        (actions, titles)
+    }
+
     /// Waits for a server message of `method` whose params satisfy `pred`; other messages
     /// are kept in `seen`.
     async fn wait_for(
@@ -370,20 +389,7 @@ async fn live_warning_hover_code_actions_and_simulate_with_a_daemon() {
     );
     assert!(md.contains("24.6 ms → 1.70 ms est. (−93%)"), "{md}");
 
-    let actions = h
-        .request(
-            "textDocument/codeAction",
-            json!({"textDocument": {"uri": URI},
-                   "range": {"start": pos(LIVE_TEXT, at), "end": pos(LIVE_TEXT, at)},
-                   "context": {"diagnostics": []}}),
-        )
-        .await;
-    let titles: Vec<&str> = actions
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["title"].as_str().unwrap())
-        .collect();
+    let (actions, titles) = h.actions_at(URI, LIVE_TEXT, at).await;
     assert_eq!(
         titles,
         [
@@ -698,20 +704,7 @@ async fn sql_in_python_typescript_go_and_rust_gets_warning_hover_actions_and_len
         assert!(md.contains("Why is this slow?"), "{lang}: {md}");
         assert_eq!(hov["range"], range(text, sql), "{lang}");
 
-        let actions = h
-            .request(
-                "textDocument/codeAction",
-                json!({"textDocument": {"uri": uri},
-                       "range": {"start": pos(text, at), "end": pos(text, at)},
-                       "context": {"diagnostics": []}}),
-            )
-            .await;
-        let titles: Vec<&str> = actions
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["title"].as_str().unwrap())
-            .collect();
+        let (actions, titles) = h.actions_at(uri, text, at).await;
         assert!(
             titles[0].starts_with("Copy DDL: CREATE INDEX"),
             "{lang}: {titles:?}"

@@ -46,28 +46,16 @@ pub fn code_lenses(doc: &DocView<'_>) -> Vec<CodeLens> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::convert::LineIndex;
-    use crate::daemon::Known;
-    use optidb_source::analysis::Analyzer;
-    use optidb_source::fixtures::tickets_entry;
+    use crate::handlers::with_first_known;
     use optidb_source::Lang;
-    use std::sync::Arc;
 
     #[test]
     fn a_lens_on_the_known_statement_of_a_python_file() {
         let text = "import db\n\ndef tickets(cur, b):\n    cur.execute(\"SELECT * FROM tickets WHERE buyer_id = %s\", (b,))\n    cur.execute(\"SELECT * FROM other\")\n";
-        let analysis = Analyzer::default().analyze(Lang::Python, text);
-        assert_eq!(analysis.statements.len(), 2);
-        let known = analysis.statements[0].facts.fingerprint.clone().unwrap();
-        let entry = Arc::new(tickets_entry());
-        let live = move |fp: &str| (fp == known).then(|| Known::Entry(entry.clone()));
-        let index = LineIndex::new(Arc::from(text));
-        let view = DocView {
-            index: &index,
-            analysis: &analysis,
-            live: &live,
-        };
-        let lenses = code_lenses(&view);
+        let lenses = with_first_known(Lang::Python, text, |view| {
+            assert_eq!(view.analysis.statements.len(), 2);
+            code_lenses(view)
+        });
         assert_eq!(lenses.len(), 1);
         assert_eq!(lenses[0].range.start.line, 3);
         assert_eq!(lenses[0].range.start.character, 17);

@@ -38,30 +38,21 @@ pub fn inlay_hints(doc: &DocView<'_>, start: usize, end: usize) -> Vec<InlayHint
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::convert::LineIndex;
-    use crate::daemon::Known;
-    use optidb_source::analysis::Analyzer;
-    use optidb_source::fixtures::tickets_entry;
+    use crate::handlers::with_first_known;
     use optidb_source::Lang;
-    use std::sync::Arc;
 
     #[test]
     fn a_hint_after_the_known_statement_only() {
         let text = "SELECT * FROM tickets WHERE buyer_id = $1;\nSELECT 2;\n";
-        let analysis = Analyzer::default().analyze(Lang::Sql, text);
-        let known = analysis.statements[0].facts.fingerprint.clone().unwrap();
-        let entry = Arc::new(tickets_entry());
-        let live = move |fp: &str| (fp == known).then(|| Known::Entry(entry.clone()));
-        let index = LineIndex::new(Arc::from(text));
-        let view = DocView {
-            index: &index,
-            analysis: &analysis,
-            live: &live,
-        };
-        let hints = inlay_hints(&view, 0, text.len());
-        assert_eq!(hints.len(), 1);
-        assert_eq!(hints[0].position.character, 41);
-        assert!(matches!(&hints[0].label, InlayHintLabel::String(l) if l == "⏱ 24.6 ms × 1,240"));
-        assert!(inlay_hints(&view, 43, text.len()).is_empty());
+        let (all, later) = with_first_known(Lang::Sql, text, |view| {
+            (
+                inlay_hints(view, 0, text.len()),
+                inlay_hints(view, 43, text.len()),
+            )
+        });
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].position.character, 41);
+        assert!(matches!(&all[0].label, InlayHintLabel::String(l) if l == "⏱ 24.6 ms × 1,240"));
+        assert!(later.is_empty());
     }
 }

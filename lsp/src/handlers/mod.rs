@@ -32,3 +32,23 @@ impl DocView<'_> {
 }
 
 pub use optidb_core::format::{ms as duration_ms, thousands};
+
+/// Runs `f` on a view of `text` where the daemon knows the first statement as the tickets
+/// example (and nothing else).
+#[cfg(test)]
+pub(crate) fn with_first_known<R>(
+    lang: optidb_source::Lang,
+    text: &str,
+    f: impl FnOnce(&DocView<'_>) -> R,
+) -> R {
+    let analysis = optidb_source::Analyzer::default().analyze(lang, text);
+    let known = analysis.statements[0].facts.fingerprint.clone().unwrap();
+    let entry = Arc::new(optidb_source::fixtures::tickets_entry());
+    let live = move |fp: &str| (fp == known).then(|| Known::Entry(entry.clone()));
+    let index = LineIndex::new(Arc::from(text));
+    f(&DocView {
+        index: &index,
+        analysis: &analysis,
+        live: &live,
+    })
+}

@@ -143,19 +143,24 @@ pub fn string_exprs(lang: Lang, src: &str) -> Option<Vec<StringExpr>> {
     parser.set_language(&lang.grammar()?).ok()?;
     let tree = parser.parse(src, None)?;
     let mut out = Vec::new();
-    let mut stack = vec![tree.root_node()];
-    while let Some(node) = stack.pop() {
+    // Depth-first with the path from the root: tree-sitter's `parent()` walks down from the
+    // root each time, quadratic on a module of thousands of functions.
+    let mut stack = vec![(tree.root_node(), 0usize)];
+    let mut path: Vec<Node> = Vec::new();
+    while let Some((node, depth)) = stack.pop() {
+        path.truncate(depth);
+        path.push(node);
         let is_root = spec.strings.contains(&node.kind())
             || (is_concat(&spec, node, src) && has_literal(&spec, node, src, 0));
         if is_root {
-            if let Some(e) = build(&spec, node, src) {
+            if let Some(e) = build(&spec, &path, src) {
                 out.push(e);
             }
             continue;
         }
         let mut cur = node.walk();
         let kids: Vec<Node> = node.children(&mut cur).collect();
-        stack.extend(kids.into_iter().rev());
+        stack.extend(kids.into_iter().rev().map(|k| (k, depth + 1)));
     }
     Some(out)
 }
@@ -206,11 +211,16 @@ enum Chunk {
     Hole(Range<usize>),
 }
 
-fn build(spec: &Spec, root: Node, src: &str) -> Option<StringExpr> {
-    let (format, call_from) = usage(spec, root, src);
-    let call = call_name(spec, call_from, src);
+/// `path`: the string expression's ancestors and itself, outermost first.
+fn build(spec: &Spec, path: &[Node], src: &str) -> Option<StringExpr> {
+    let at = path.len() - 1;
+    let root = path[at];
+    let (format, call_from) = usage(spec, path, src);
+    let call = call_name(spec, path, call_from, src);
     let holes_are_parameters = root.kind() == "template_string"
-        && root.parent().is_some_and(|p| p.kind() == "call_expression");
+        && at
+            .checked_sub(1)
+            .is_some_and(|p| path[p].kind() == "call_expression");
     let mut chunks = Vec::new();
     flatten(spec, root, src, format, &mut chunks, 0);
     if chunks.is_empty() {
@@ -224,18 +234,21 @@ fn build(spec: &Spec, root: Node, src: &str) -> Option<StringExpr> {
     ))
 }
 
-/// How the expression is used: formatted (`%`, `.format`, `Sprintf`), and the node from which
-/// to look for the call it is passed to.
-fn usage<'t>(spec: &Spec, root: Node<'t>, src: &str) -> (Format, Node<'t>) {
-    let Some(parent) = root.parent() else {
-        return (Format::None, root);
+/// How the expression (the last node of `path`) is used: formatted (`%`, `.format`,
+/// `Sprintf`), and the index in `path` from which to look for the call it is passed to.
+fn usage(spec: &Spec, path: &[Node], src: &str) -> (Format, usize) {
+    let at = path.len() - 1;
+    let root = path[at];
+    let Some(pi) = at.checked_sub(1) else {
+        return (Format::None, at);
     };
+    let parent = path[pi];
     // Python `"…" % x`
     if spec.binary.contains(&parent.kind())
         && operator(parent, src) == Some("%")
         && parent.named_child(0) == Some(root)
     {
-        return (Format::Percent, parent);
+        return (Format::Percent, pi);
     }
     // Python `"…".format(x)`
     if parent.kind() == "attribute" {
@@ -243,32 +256,37 @@ fn usage<'t>(spec: &Spec, root: Node<'t>, src: &str) -> (Format, Node<'t>) {
             .child_by_field_name("attribute")
             .map(|a| &src[a.byte_range()]);
         if attr == Some("format") {
-            if let Some(call) = parent.parent().filter(|c| spec.calls.contains(&c.kind())) {
-                return (Format::Braces, call);
+            if let Some(ci) = pi
+                .checked_sub(1)
+                .filter(|&c| spec.calls.contains(&path[c].kind()))
+            {
+                return (Format::Braces, ci);
             }
         }
     }
     // Go `fmt.Sprintf("…", x)` and friends: the literal is the format.
-    if let Some(call) = enclosing_call(spec, root) {
-        let name = callee(call, root, src);
+    if let Some(ci) = enclosing_call(spec, path, at) {
+        let name = callee(path[ci], path[ci + 1], src);
         if FORMATTERS.contains(&name.as_str()) && name != "format" {
-            return (Format::Percent, call);
+            return (Format::Percent, ci);
         }
     }
-    (Format::None, root)
+    (Format::None, at)
 }
 
-/// The call a node is an argument of (through argument wrappers only).
-fn enclosing_call<'t>(spec: &Spec, n: Node<'t>) -> Option<Node<'t>> {
-    let mut cur = n;
+/// The index in `path` of the call that `path[at]` is an argument of (through argument
+/// wrappers only).
+fn enclosing_call(spec: &Spec, path: &[Node], at: usize) -> Option<usize> {
+    let mut cur = at;
     for _ in 0..4 {
-        let p = cur.parent()?;
-        if spec.calls.contains(&p.kind()) {
+        let p = cur.checked_sub(1)?;
+        let pn = path[p];
+        if spec.calls.contains(&pn.kind()) {
             // The callee itself is not an argument (`"…".format` handled by the caller).
-            let args_start = p.named_child(0).map(|c| c.end_byte()).unwrap_or(0);
-            return (cur.start_byte() >= args_start).then_some(p);
+            let args_start = pn.named_child(0).map(|c| c.end_byte()).unwrap_or(0);
+            return (path[cur].start_byte() >= args_start).then_some(p);
         }
-        if !spec.arg_wrappers.contains(&p.kind()) {
+        if !spec.arg_wrappers.contains(&pn.kind()) {
             return None;
         }
         cur = p;
@@ -277,6 +295,7 @@ fn enclosing_call<'t>(spec: &Spec, n: Node<'t>) -> Option<Node<'t>> {
 }
 
 /// Lower-cased last word of the callee: `cur.execute` → `execute`, `sqlx::query!` → `query`.
+/// `arg` is the call's child holding the argument.
 fn callee(call: Node, arg: Node, src: &str) -> String {
     let head = &src[call.start_byte()..arg.start_byte().max(call.start_byte())];
     let head = head.trim_end_matches(|c: char| !(c.is_alphanumeric() || c == '_'));
@@ -288,29 +307,17 @@ fn callee(call: Node, arg: Node, src: &str) -> String {
     head[start..].to_ascii_lowercase()
 }
 
-fn call_name(spec: &Spec, from: Node, src: &str) -> Option<String> {
-    let call = enclosing_call(spec, from)?;
-    let name = argument_of(call, from, src);
+/// The name of the call `path[from]` is passed to.
+fn call_name(spec: &Spec, path: &[Node], from: usize, src: &str) -> Option<String> {
+    let ci = enclosing_call(spec, path, from)?;
+    let name = callee(path[ci], path[ci + 1], src);
     // SQLAlchemy's `execute(text("…"))`: the SQL call is the one around `text(…)`.
     if name == "text" {
-        if let Some(outer) = enclosing_call(spec, call) {
-            return Some(argument_of(outer, call, src));
+        if let Some(oi) = enclosing_call(spec, path, ci) {
+            return Some(callee(path[oi], path[oi + 1], src));
         }
     }
     (!name.is_empty()).then_some(name)
-}
-
-/// The callee name of `call` as seen from a node inside one of its arguments.
-fn argument_of(call: Node, from: Node, src: &str) -> String {
-    // The argument node as seen from the call: climb to the call's direct child.
-    let mut arg = from;
-    while let Some(p) = arg.parent() {
-        if p == call {
-            break;
-        }
-        arg = p;
-    }
-    callee(call, arg, src)
 }
 
 fn flatten(spec: &Spec, n: Node, src: &str, format: Format, out: &mut Vec<Chunk>, depth: usize) {
