@@ -92,6 +92,13 @@ impl LineIndex {
         LineIndex::new(Arc::from(text))
     }
 
+    /// (0-based line, byte column) of a byte offset: tree-sitter's point.
+    pub fn point(&self, offset: usize) -> (usize, usize) {
+        let offset = floor_char_boundary(&self.text, offset);
+        let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
+        (line, offset - self.line_starts[line])
+    }
+
     /// Byte offset of the start of the line holding `offset`.
     pub fn line_start(&self, offset: usize) -> usize {
         let offset = floor_char_boundary(&self.text, offset);

@@ -135,6 +135,8 @@ pub const INJECTION_RULE: &str = "sql_injection_risk";
 #[derive(Debug, Clone, Default)]
 pub struct FileAnalysis {
     pub lang: Lang,
+    /// A host file's syntax tree, for incremental reparsing after an edit.
+    tree: Option<tree_sitter::Tree>,
     pub statements: Vec<StatementInfo>,
     /// Findings on file ranges (interpolated SQL), in order.
     pub findings: Vec<FileFinding>,
@@ -211,6 +213,18 @@ pub struct Edit {
     pub start: usize,
     pub old_end: usize,
     pub new_len: usize,
+    /// Where the edit starts and ends as (line, byte column), when the caller knows: host files
+    /// are then reparsed incrementally (tree-sitter wants both).
+    pub points: Option<EditPoints>,
+}
+
+/// (0-based line, byte column) of an edit's start, old end (in the old text) and new end (in
+/// the new text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EditPoints {
+    pub start: (usize, usize),
+    pub old_end: (usize, usize),
+    pub new_end: (usize, usize),
 }
 
 /// Analyzes files, remembering statements it has seen.
@@ -240,13 +254,29 @@ impl Analyzer {
                 .collect();
             return FileAnalysis {
                 lang,
+                tree: None,
                 statements,
                 findings: Vec::new(),
             };
         }
-        let embedded = self.guarded_embedded(lang, text);
+        self.analyze_host(lang, text, None)
+    }
+
+    /// A host file: its SQL strings, from `old` (the previous tree, told of the edit) when given.
+    fn analyze_host(
+        &self,
+        lang: Lang,
+        text: &str,
+        old: Option<&tree_sitter::Tree>,
+    ) -> FileAnalysis {
+        let tree = embed::strings::parse(lang, text, old);
+        let embedded = match &tree {
+            Some(t) => self.guarded_embedded(lang, text, t),
+            None => Vec::new(),
+        };
         let mut out = FileAnalysis {
             lang,
+            tree,
             ..Default::default()
         };
         for e in embedded {
@@ -282,8 +312,27 @@ impl Analyzer {
     /// are only shifted. Typing in a 20,000-statement file costs the statements it touches, not
     /// the file. Host files are analyzed again.
     pub fn reanalyze(&self, prev: &FileAnalysis, edit: Edit, text: &str) -> FileAnalysis {
-        if prev.lang != Lang::Sql || edit.start > edit.old_end {
+        if edit.start > edit.old_end {
             return self.analyze(prev.lang, text);
+        }
+        if prev.lang != Lang::Sql {
+            let old = match (&prev.tree, edit.points) {
+                (Some(t), Some(p)) => {
+                    let mut t = t.clone();
+                    let point = |(row, column): (usize, usize)| tree_sitter::Point { row, column };
+                    t.edit(&tree_sitter::InputEdit {
+                        start_byte: edit.start,
+                        old_end_byte: edit.old_end,
+                        new_end_byte: edit.start + edit.new_len,
+                        start_position: point(p.start),
+                        old_end_position: point(p.old_end),
+                        new_end_position: point(p.new_end),
+                    });
+                    Some(t)
+                }
+                _ => None,
+            };
+            return self.analyze_host(prev.lang, text, old.as_ref());
         }
         let old = &prev.statements;
         let delta = edit.new_len as isize - (edit.old_end - edit.start) as isize;
@@ -321,6 +370,7 @@ impl Analyzer {
         }
         FileAnalysis {
             lang: Lang::Sql,
+            tree: None,
             statements,
             findings: Vec::new(),
         }
@@ -328,7 +378,12 @@ impl Analyzer {
 
     /// The SQL of a host file, the parse check cached per string; a panic in a grammar or in
     /// core (a bug) costs the file its embedded findings, never the caller its life.
-    fn guarded_embedded(&self, lang: Lang, text: &str) -> Vec<embed::EmbeddedSql> {
+    fn guarded_embedded(
+        &self,
+        lang: Lang,
+        text: &str,
+        tree: &tree_sitter::Tree,
+    ) -> Vec<embed::EmbeddedSql> {
         let run = || {
             let mut parses = self.parses.lock().unwrap_or_else(|p| p.into_inner());
             if parses.len() > CACHE_LIMIT {
@@ -342,7 +397,7 @@ impl Analyzer {
                     r
                 }
             };
-            embed::embedded_sql_with(lang, text, &mut cached)
+            embed::embedded_sql_in(lang, text, tree, &mut cached)
         };
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|_| {
             tracing::error!(
@@ -586,6 +641,7 @@ mod tests {
                 start,
                 old_end: start + from.len(),
                 new_len: to.len(),
+                points: None,
             };
             let inc = an.reanalyze(&prev, edit, &text);
             let full = an.analyze(Lang::Sql, &text);
@@ -651,6 +707,7 @@ mod tests {
                 start,
                 old_end: end,
                 new_len: ins.len(),
+                points: None,
             };
             let inc = an.reanalyze(&prev, edit, &new);
             let full = an.analyze(Lang::Sql, &new);
@@ -658,6 +715,75 @@ mod tests {
                 a.statements.iter().map(|s| (s.start, s.end)).collect()
             };
             assert_eq!(spans(&inc), spans(&full), "round {round}: {new:?}");
+            text = new;
+            prev = inc;
+        }
+    }
+
+    /// Host files reparsed incrementally (tree edited, then reparsed) give what a fresh parse
+    /// gives, over chained random edits.
+    #[test]
+    fn host_files_reparsed_incrementally_match_full_analyses() {
+        let fragments = [
+            "\"",
+            "'",
+            "(",
+            ")",
+            "\n",
+            "x",
+            "SELECT * FROM t WHERE a = %s",
+            "#",
+            "é",
+            " + ",
+        ];
+        let mut text = String::from(
+            "def f(cur, a):\n    cur.execute(\"SELECT * FROM t WHERE a = %s\", (a,))\n    msg = \"Select a row\"\n    cur.execute(f\"SELECT * FROM u WHERE b = {a}\")\n",
+        )
+        .repeat(4);
+        let point = |t: &str, off: usize| {
+            let line = t[..off].matches('\n').count();
+            (line, off - t[..off].rfind('\n').map_or(0, |i| i + 1))
+        };
+        let an = Analyzer::default();
+        let mut prev = an.analyze(Lang::Python, &text);
+        let mut seed: u64 = 7;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as usize) % n.max(1)
+        };
+        for round in 0..150 {
+            let mut start = next(text.len() + 1);
+            while !text.is_char_boundary(start) {
+                start -= 1;
+            }
+            let mut end = (start + next(6)).min(text.len());
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            let ins = fragments[next(fragments.len())];
+            let new = format!("{}{}{}", &text[..start], ins, &text[end..]);
+            let edit = Edit {
+                start,
+                old_end: end,
+                new_len: ins.len(),
+                points: Some(EditPoints {
+                    start: point(&text, start),
+                    old_end: point(&text, end),
+                    new_end: point(&new, start + ins.len()),
+                }),
+            };
+            let inc = an.reanalyze(&prev, edit, &new);
+            let full = an.analyze(Lang::Python, &new);
+            let spans = |a: &FileAnalysis| -> Vec<(usize, usize, Option<String>)> {
+                a.statements
+                    .iter()
+                    .map(|s| (s.start, s.end, s.facts.fingerprint.clone()))
+                    .collect()
+            };
+            assert_eq!(spans(&inc), spans(&full), "round {round}: {new:?}");
+            assert_eq!(inc.findings, full.findings, "round {round}");
             text = new;
             prev = inc;
         }

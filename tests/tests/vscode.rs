@@ -348,6 +348,20 @@ fn vscode_shows_the_warning_hover_lens_and_actions_of_a_slow_query() {
         ctx()
     );
 
+    // The workspace's statements by production time (command palette → quick pick): the slow
+    // tickets query, found in the workspace's files.
+    let statements: Vec<String> = seen["statements"]
+        .as_array()
+        .map(|a| a.iter().map(s).collect())
+        .unwrap_or_default();
+    assert!(
+        statements
+            .iter()
+            .any(|r| r.contains("tickets") && r.contains("buyer_id") && r.contains("total")),
+        "workspace statements: {statements:?}{}",
+        ctx()
+    );
+
     // The status bar: the daemon answers and has scanned.
     let status = s(&seen["status_bar"]);
     assert!(

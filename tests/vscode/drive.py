@@ -174,6 +174,20 @@ def run_action(line, col, word):
     return titles, False
 
 
+def workspace_statements():
+    """Runs "OptiDB: Show the workspace's statements …" from the command palette and returns the
+    quick pick's rows (the server's workspace/symbol ranking)."""
+    keys("p", ctrl=True, shift=True)
+    wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".quick-input-widget input"), 10)
+    time.sleep(0.3)
+    ActionChains(d).send_keys("OptiDB: Show the workspace").perform()
+    wait_for(lambda: any("workspace's statements" in t for t in texts(".quick-input-list .monaco-list-row")), 10)
+    keys(Keys.ENTER)
+    rows = wait_for(lambda: [t for t in texts(".quick-input-list .monaco-list-row") if "SELECT" in t], 20) or []
+    keys(Keys.ESCAPE)
+    return rows
+
+
 def status_bar():
     def read():
         items = [t.strip() for t in texts("#workbench\\.parts\\.statusbar .statusbar-item") if "OptiDB" in t]
@@ -228,6 +242,8 @@ try:
             r["simulate_ran"] = ran
             r["simulate_notification"] = note_with("OptiDB simulation", 30) if ran else None
             mark(f"{name} simulate")
+    seen["statements"] = workspace_statements()
+    mark("workspace statements")
     seen["status_bar"] = status_bar()
     ok = True
 except Exception as e:  # recorded for the Rust side, which fails with it

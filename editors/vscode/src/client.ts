@@ -223,6 +223,7 @@ export async function activate(context: vscode.ExtensionContext) {
       await refreshStatus();
     }),
     vscode.commands.registerCommand("optidb.refreshStatus", refreshStatus),
+    vscode.commands.registerCommand("optidb.showStatements", showStatements),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration("optidb")) {
         void refreshStatus();
@@ -237,6 +238,54 @@ export async function activate(context: vscode.ExtensionContext) {
       `OptiDB: cannot start optidb-lsp (${e}). Install it on PATH or set optidb.serverPath.`,
     );
   }
+}
+
+/** One statement of `optidb.workspaceStatements` (the server's command). */
+interface RankedStatement {
+  uri: string;
+  range: { start: { line: number; character: number }; end: { line: number; character: number } };
+  query_id: string;
+  total_ms: number;
+  title: string;
+  sql: string;
+}
+
+/**
+ * The workspace's statements ranked by production total time (the server reads the workspace
+ * and asks the daemon), in a quick pick; picking one opens it on the statement.
+ */
+async function showStatements() {
+  if (!client) {
+    vscode.window.showWarningMessage("OptiDB: the language server is not running.");
+    return;
+  }
+  const list = (await vscode.commands.executeCommand(
+    "optidb.workspaceStatements",
+    { limit: 200 },
+  )) as RankedStatement[] | undefined;
+  if (!list || list.length === 0) {
+    vscode.window.showInformationMessage(
+      "OptiDB: no statement of this workspace is known to the daemon yet.",
+    );
+    return;
+  }
+  const picked = await vscode.window.showQuickPick(
+    list.map((s) => ({
+      label: s.sql,
+      description: s.title,
+      detail: `${vscode.workspace.asRelativePath(vscode.Uri.parse(s.uri))}:${s.range.start.line + 1}`,
+      statement: s,
+    })),
+    { title: "OptiDB: the workspace's statements by production total time", matchOnDescription: true },
+  );
+  if (!picked) {
+    return;
+  }
+  const r = picked.statement.range;
+  const doc = await vscode.workspace.openTextDocument(vscode.Uri.parse(picked.statement.uri));
+  await vscode.window.showTextDocument(doc, {
+    selection: new vscode.Range(r.start.line, r.start.character, r.end.line, r.end.character),
+  });
 }
 
 export async function deactivate() {

@@ -16,7 +16,7 @@ use crate::config::Settings;
 use crate::convert::LineIndex;
 use crate::daemon::DaemonClient;
 use futures::FutureExt;
-use optidb_source::analysis::{Analyzer, Edit};
+use optidb_source::analysis::{Analyzer, Edit, EditPoints};
 use optidb_source::Lang;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -153,6 +153,7 @@ impl Backend {
             (None, s) => s,
         };
         for c in changes {
+            let next = Arc::new(index.apply(c.range, &c.text));
             match (&c.range, since.as_mut()) {
                 (Some(r), Some((_, edits))) => {
                     let start = index.offset(r.start);
@@ -161,12 +162,17 @@ impl Backend {
                         start,
                         old_end,
                         new_len: c.text.len(),
+                        points: Some(EditPoints {
+                            start: index.point(start),
+                            old_end: index.point(old_end),
+                            new_end: next.point(start + c.text.len()),
+                        }),
                     });
                 }
                 // A whole-text change: nothing to start from.
                 _ => since = None,
             }
-            index = Arc::new(index.apply(c.range, &c.text));
+            index = next;
         }
         *d = Doc {
             version,

@@ -135,18 +135,23 @@ const VERBS: &[&str] = &[
 /// The SQL string expressions of a host file, in document order (empty for SQL files and
 /// files the grammar cannot read).
 pub fn embedded_sql(lang: Lang, src: &str) -> Vec<EmbeddedSql> {
-    embedded_sql_with(lang, src, &mut relations)
+    match strings::parse(lang, src, None) {
+        Some(tree) => embedded_sql_in(lang, src, &tree, &mut relations),
+        None => Vec::new(),
+    }
 }
 
-/// [`embedded_sql`] with the parse check supplied: `relations(text)` is how many relations
-/// `text` names when it parses as PostgreSQL, `None` when it does not. Callers that analyze the
-/// same file again and again (an editor) pass a cached [`relations`].
-pub fn embedded_sql_with(
+/// [`embedded_sql`] of a file already parsed ([`strings::parse`]), with the parse check
+/// supplied: `relations(text)` is how many relations `text` names when it parses as
+/// PostgreSQL, `None` when it does not. Callers that analyze the same file again and again (an
+/// editor) keep the tree for incremental parsing and pass a cached [`relations`].
+pub fn embedded_sql_in(
     lang: Lang,
     src: &str,
+    tree: &tree_sitter::Tree,
     relations: &mut dyn FnMut(&str) -> Option<usize>,
 ) -> Vec<EmbeddedSql> {
-    let Some(exprs) = strings::string_exprs(lang, src) else {
+    let Some(exprs) = strings::string_exprs_in(lang, tree, src) else {
         return Vec::new();
     };
     let calls = sql_calls(lang);

@@ -7,7 +7,7 @@
 use super::map::OffsetMap;
 use crate::lang::Lang;
 use std::ops::Range;
-use tree_sitter::{Node, Parser};
+use tree_sitter::{Node, Parser, Tree};
 
 /// One string expression of the host file.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,10 +138,21 @@ const FORMATTERS: &[&str] = &["sprintf", "fprintf", "errorf", "sprint", "format"
 
 /// Every string expression of a host file, in document order (`None` for SQL files).
 pub fn string_exprs(lang: Lang, src: &str) -> Option<Vec<StringExpr>> {
-    let spec = spec(lang)?;
+    let tree = parse(lang, src, None)?;
+    string_exprs_in(lang, &tree, src)
+}
+
+/// Parses a host file; with `old` (the previous tree, already told of the edit with
+/// `Tree::edit`) tree-sitter reuses what the edit did not touch. `None` for SQL files.
+pub fn parse(lang: Lang, src: &str, old: Option<&Tree>) -> Option<Tree> {
     let mut parser = Parser::new();
     parser.set_language(&lang.grammar()?).ok()?;
-    let tree = parser.parse(src, None)?;
+    parser.parse(src, old)
+}
+
+/// The string expressions of a parsed host file.
+pub fn string_exprs_in(lang: Lang, tree: &Tree, src: &str) -> Option<Vec<StringExpr>> {
+    let spec = spec(lang)?;
     let mut out = Vec::new();
     // Depth-first with the path from the root: tree-sitter's `parent()` walks down from the
     // root each time, quadratic on a module of thousands of functions.
