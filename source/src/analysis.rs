@@ -659,6 +659,31 @@ mod tests {
         }
     }
 
+    /// A random edit of `text` (fixed-seed generator state in `seed`): a char-aligned range of at
+    /// most `max_len` bytes replaced by one of `fragments`. Returns (start, end, insert).
+    fn random_edit<'f>(
+        seed: &mut u64,
+        text: &str,
+        max_len: usize,
+        fragments: &[&'f str],
+    ) -> (usize, usize, &'f str) {
+        let mut next = |n: usize| {
+            *seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((*seed >> 33) as usize) % n.max(1)
+        };
+        let mut start = next(text.len() + 1);
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = (start + next(max_len)).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        (start, end, fragments[next(fragments.len())])
+    }
+
     /// Chained random edits (fixed seed) with the characters that change how SQL splits.
     #[test]
     fn chained_random_edits_match_full_analyses() {
@@ -686,22 +711,8 @@ mod tests {
         let an = Analyzer::default();
         let mut prev = an.analyze(Lang::Sql, &text);
         let mut seed: u64 = 0x5eed;
-        let mut next = |n: usize| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((seed >> 33) as usize) % n.max(1)
-        };
         for round in 0..400 {
-            let mut start = next(text.len() + 1);
-            while !text.is_char_boundary(start) {
-                start -= 1;
-            }
-            let mut end = (start + next(12)).min(text.len());
-            while !text.is_char_boundary(end) {
-                end += 1;
-            }
-            let ins = fragments[next(fragments.len())];
+            let (start, end, ins) = random_edit(&mut seed, &text, 12, &fragments);
             let new = format!("{}{}{}", &text[..start], ins, &text[end..]);
             let edit = Edit {
                 start,
@@ -747,22 +758,8 @@ mod tests {
         let an = Analyzer::default();
         let mut prev = an.analyze(Lang::Python, &text);
         let mut seed: u64 = 7;
-        let mut next = |n: usize| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((seed >> 33) as usize) % n.max(1)
-        };
         for round in 0..150 {
-            let mut start = next(text.len() + 1);
-            while !text.is_char_boundary(start) {
-                start -= 1;
-            }
-            let mut end = (start + next(6)).min(text.len());
-            while !text.is_char_boundary(end) {
-                end += 1;
-            }
-            let ins = fragments[next(fragments.len())];
+            let (start, end, ins) = random_edit(&mut seed, &text, 6, &fragments);
             let new = format!("{}{}{}", &text[..start], ins, &text[end..]);
             let edit = Edit {
                 start,
