@@ -475,12 +475,18 @@ pub async fn ddl_refusals(
                 .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
                 .await?;
         }
-        if let Err(e) = client.batch_execute(&ddl).await {
-            let why = e
-                .as_db_error()
-                .map(|d| d.message().to_string())
-                .unwrap_or_else(|| e.to_string());
-            refused.push(format!("{}: {why}\n    {}", r.rec_type.as_str(), r.ddl));
+        // Statement by statement over the extended protocol (one statement per Parse): a
+        // recommendation may be `CREATE STATISTICS …; ANALYZE …`, but no text is ever sent
+        // where a smuggled `;` could start a statement of its own.
+        for st in optidb_core::sql::split(&ddl) {
+            if let Err(e) = client.execute(st.text, &[]).await {
+                let why = e
+                    .as_db_error()
+                    .map(|d| d.message().to_string())
+                    .unwrap_or_else(|| e.to_string());
+                refused.push(format!("{}: {why}\n    {}", r.rec_type.as_str(), r.ddl));
+                break;
+            }
         }
         client.batch_execute("ROLLBACK").await?;
     }
